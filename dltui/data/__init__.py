@@ -1,0 +1,139 @@
+"""Dataset registry: small specs that know their shape and recommendations without loading.
+
+``load(cfg)`` turns a spec into :class:`Data`: whole splits as CPU tensors (uint8 images,
+float features, int64 token sequences). Scaling to floats happens per batch on the
+training device via :meth:`Data.batch_transform`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import torch
+
+    from dltui.config import TrainConfig
+
+TASKS = ("classification", "binary", "regression", "sequence")
+
+
+@dataclass(frozen=True)
+class Recommended:
+    """Hyperparameters that give a good run without tuning."""
+
+    model: str
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    task: str  # one of TASKS
+    kind: str  # "image" | "vector" | "sequence": what shape the input has
+    input_shape: tuple[int, ...]  # (C, H, W) | (features,) | (max_len,)
+    classes: tuple[str, ...]  # empty for regression
+    train_size: int
+    test_size: int
+    source: str
+    description: str
+    recommended: Recommended
+    loader: Callable[[TrainConfig], Data]
+    needs_data_dir: bool = False  # torchvision datasets live in --data-dir
+    files_present: Callable[[str], bool] | None = None  # offline availability under data_dir
+    vocab_size: int = 0  # sequence datasets
+
+    @property
+    def num_outputs(self) -> int:
+        return len(self.classes) if self.task in ("classification", "sequence") else 1
+
+    def available_offline(self, data_dir: str) -> bool:
+        return self.files_present is None or self.files_present(data_dir)
+
+
+@dataclass
+class Data:
+    """A loaded dataset: both splits as CPU tensors plus what is needed to read them."""
+
+    spec: DatasetSpec
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    # images: x_float = x_uint8 * scale, then (x - mean) / std per channel
+    scale: float = 1.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # e.g. true_w / true_b; vocab
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    def batch_transform(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A function turning a stored batch (already on ``device``) into model input."""
+        import torch
+
+        if self.mean is None:
+            if self.x_train.dtype.is_floating_point:
+                return lambda xb: xb
+            return lambda xb: xb  # token ids stay int64
+        # fold scale and normalisation into one multiply-add on whole batches
+        std = torch.tensor(self.std, dtype=torch.float32)
+        mean = torch.tensor(self.mean, dtype=torch.float32)
+        shape = (1, -1, 1, 1)
+        mul = (self.scale / std).view(shape).to(device)
+        add = (-mean / std).view(shape).to(device)
+        if len(self.std) == 1:
+            m, a = float(mul), float(add)
+            return lambda xb: xb.float().mul_(m).add_(a)
+        return lambda xb: xb.float().mul_(mul).add_(add)
+
+
+_cache: dict[tuple, Data] = {}
+
+
+def load(cfg: TrainConfig) -> Data:
+    """Load (once per process) the dataset ``cfg`` names, split by ``cfg.seed`` where the
+    dataset has no official split. Raises DataError with a one-line explanation."""
+    spec = DATASETS[cfg.dataset]
+    key = (cfg.dataset, cfg.data_dir if spec.needs_data_dir else None, cfg.seed)
+    if key not in _cache:
+        if len(_cache) >= 4:  # bounded: the app may switch between many datasets
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = spec.loader(cfg)
+    return _cache[key]
+
+
+def split_indices(n: int, seed: int, test_fraction: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic shuffled train/test split for datasets without an official one."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_test = int(round(n * test_fraction))
+    return perm[n_test:], perm[:n_test]
+
+
+def standardise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero mean, unit variance per feature, with statistics from the training split only."""
+    mean = x_train.mean(0, keepdim=True)
+    std = x_train.std(0, keepdim=True).clamp_min(1e-8)
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def _registry() -> dict[str, DatasetSpec]:
+    from dltui.data import names, tabular, vision
+
+    specs = [*tabular.SPECS[:1], *vision.SPECS, *tabular.SPECS[1:], *names.SPECS]
+    return {s.name: s for s in specs}
+
+
+DATASETS: dict[str, DatasetSpec] = _registry()

@@ -1,0 +1,153 @@
+"""Image datasets read through torchvision's own classes, in torchvision's root layout, so
+files already downloaded for other PyTorch code are reused. Decoded once into uint8
+tensors; no per-sample transform ever runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dltui.data import Data, DatasetSpec, Recommended
+from dltui.errors import DataError
+
+if TYPE_CHECKING:
+    from dltui.config import TrainConfig
+
+DOWNLOAD_TIMEOUT_S = 10.0  # per network operation: fail fast when offline instead of hanging
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+
+# torchvision class name -> (folder under the data dir, files that must exist there)
+LAYOUT = {
+    "MNIST": ("MNIST/raw", MNIST_FILES),
+    "FashionMNIST": ("FashionMNIST/raw", MNIST_FILES),
+    "KMNIST": ("KMNIST/raw", MNIST_FILES),
+    "CIFAR10": ("cifar-10-batches-py", CIFAR_FILES),
+}
+
+
+def folder(cls_name: str, data_dir: str) -> Path:
+    return Path(data_dir) / LAYOUT[cls_name][0]
+
+
+def files_present(cls_name: str, data_dir: str) -> bool:
+    where = folder(cls_name, data_dir)
+    return all((where / f).is_file() for f in LAYOUT[cls_name][1])
+
+
+def _download(spec: DatasetSpec, cls_name: str, data_dir: str) -> None:
+    """Download through torchvision; on failure remove what this attempt left behind."""
+    import torchvision
+
+    where = folder(cls_name, data_dir)
+    top = Path(data_dir) / LAYOUT[cls_name][0].split("/")[0]
+    existed = top.exists()
+    before = set(top.rglob("*")) if existed else set()
+    expected = ", ".join(LAYOUT[cls_name][1])
+    hint = (
+        f"{spec.name} is not in {where} and could not be downloaded ({{reason}}); "
+        f"place the files there in torchvision's layout ({expected}), "
+        f"or use --dataset digits, which works offline"
+    )
+    if os.environ.get("DLTUI_OFFLINE"):
+        raise DataError(hint.format(reason="DLTUI_OFFLINE is set"))
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        for train in (True, False):
+            getattr(torchvision.datasets, cls_name)(data_dir, train=train, download=True)
+    except Exception as exc:  # URLError, RuntimeError (md5), OSError, timeouts ...
+        if existed:
+            for p in sorted(set(top.rglob("*")) - before, reverse=True):
+                p.unlink() if p.is_file() else shutil.rmtree(p, ignore_errors=True)
+        else:
+            shutil.rmtree(top, ignore_errors=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(hint.format(reason=reason[:160])) from None
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+
+
+def _loader(cls_name: str, mean: tuple[float, ...], std: tuple[float, ...]):
+    def load(cfg: TrainConfig) -> Data:
+        import torch
+        import torchvision
+
+        spec = _SPECS[cls_name]
+        if not files_present(cls_name, cfg.data_dir):
+            _download(spec, cls_name, cfg.data_dir)
+        cls = getattr(torchvision.datasets, cls_name)
+        try:
+            splits = [cls(cfg.data_dir, train=t, download=False) for t in (True, False)]
+            tensors = []
+            for ds in splits:
+                x = torch.as_tensor(ds.data)
+                x = x.permute(0, 3, 1, 2) if x.ndim == 4 else x.unsqueeze(1)  # -> (N, C, H, W)
+                y = torch.as_tensor(ds.targets, dtype=torch.long)
+                if x.dtype != torch.uint8 or tuple(x.shape[1:]) != spec.input_shape or len(x) != len(y):
+                    raise ValueError(f"unexpected shape {tuple(x.shape)} with {len(y)} labels")
+                if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(spec.classes)):
+                    raise ValueError("labels out of range")
+                tensors += [x.contiguous(), y]
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"{spec.name} files in {folder(cls_name, cfg.data_dir)} are damaged or incomplete "
+                f"({reason[:160]}); delete that folder to download them again, or replace the files"
+            ) from None
+        if len(tensors[0]) == 0 or len(tensors[2]) == 0:
+            raise DataError(f"{spec.name} files in {folder(cls_name, cfg.data_dir)} hold no images")
+        return Data(spec, *tensors, scale=1 / 255, mean=mean, std=std)
+
+    return load
+
+
+def _spec(cls_name, name, shape, classes, sizes, rec, mean, std, description) -> DatasetSpec:
+    return DatasetSpec(
+        name=name,
+        task="classification",
+        kind="image",
+        input_shape=shape,
+        classes=classes,
+        train_size=sizes[0],
+        test_size=sizes[1],
+        source=f"torchvision.datasets.{cls_name} (downloads into --data-dir)",
+        description=description,
+        recommended=rec,
+        loader=_loader(cls_name, mean, std),
+        needs_data_dir=True,
+        files_present=lambda d: files_present(cls_name, d),
+    )
+
+
+FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot")
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
+
+_SPECS = {
+    "FashionMNIST": _spec(
+        "FashionMNIST", "fashion-mnist", (1, 28, 28), FASHION_CLASSES, (60000, 10000),
+        Recommended("cnn", 10, 128, 2e-3, "adam"), (0.2860,), (0.3530,),
+        "Zalando clothing, 28x28 grayscale, 10 classes",
+    ),
+    "MNIST": _spec(
+        "MNIST", "mnist", (1, 28, 28), tuple(str(i) for i in range(10)), (60000, 10000),
+        Recommended("cnn", 5, 64, 0.01, "momentum"), (0.1307,), (0.3081,),
+        "handwritten digits, 28x28 grayscale",
+    ),
+    "KMNIST": _spec(
+        "KMNIST", "kmnist", (1, 28, 28), KMNIST_CLASSES, (60000, 10000),
+        Recommended("cnn", 10, 128, 2e-3, "adam"), (0.1918,), (0.3483,),
+        "Kuzushiji-MNIST: cursive Japanese characters, 28x28",
+    ),
+    "CIFAR10": _spec(
+        "CIFAR10", "cifar10", (3, 32, 32), CIFAR_CLASSES, (50000, 10000),
+        Recommended("resnet", 10, 128, 1e-3, "adam"), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+        "32x32 colour photos, 10 classes",
+    ),
+}
+
+SPECS = [_SPECS["FashionMNIST"], _SPECS["MNIST"], _SPECS["KMNIST"], _SPECS["CIFAR10"]]

@@ -1,0 +1,28 @@
+"""The training engine: plain Python + torch, shared by the CLI and the TUI."""
+
+from dltui.engine.events import (
+    BatchProgressed,
+    EpochEnded,
+    Event,
+    EvaluationReady,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    RunSummary,
+)
+from dltui.engine.loop import evaluate, train
+
+__all__ = [
+    "BatchProgressed",
+    "EpochEnded",
+    "Event",
+    "EvaluationReady",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "RunStopped",
+    "RunSummary",
+    "evaluate",
+    "train",
+]

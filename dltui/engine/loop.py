@@ -1,0 +1,355 @@
+"""The training loop. Both faces call :func:`train`; it reports through one callback.
+
+Hot-loop rules: whole splits live on the device as stored (uint8 images); batches are
+index gathers from a per-epoch permutation, scaled on the device; losses and predictions
+stay on the device and cross to the host only when an event is due (a few per second)
+and at epoch end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from dltui.engine import rundir
+from dltui.engine.events import (
+    BatchProgressed,
+    Callback,
+    EpochEnded,
+    EvaluationReady,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    RunSummary,
+)
+from dltui.errors import CheckpointError, Diverged, DltuiError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from dltui.config import TrainConfig
+    from dltui.data import Data
+
+PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress events per second
+SAMPLE_SIZE = 48  # test items the prediction sampler gets each epoch
+EVAL_BATCH = 2048
+
+
+def resolve_device(name: str) -> torch.device:
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    import torch
+
+    if cfg.optimizer in ("sgd", "momentum"):
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class Task:
+    """Loss, prediction and confidence for one kind of target."""
+
+    def __init__(self, kind: str):
+        import torch.nn.functional as F
+
+        self.kind = kind
+        self.has_accuracy = kind != "regression"
+        if kind in ("classification", "sequence"):
+            self.loss = F.cross_entropy
+        elif kind == "binary":
+            self.loss = lambda out, y: F.binary_cross_entropy_with_logits(out.squeeze(1), y)
+        else:
+            self.loss = lambda out, y: F.mse_loss(out.squeeze(1), y)
+
+    def predict(self, out: torch.Tensor) -> torch.Tensor:
+        if self.kind == "binary":
+            return (out.squeeze(1) > 0).long()
+        if self.kind == "regression":
+            return out.squeeze(1)
+        return out.argmax(1)
+
+    def confidence(self, out: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self.kind == "binary":
+            p = torch.sigmoid(out.squeeze(1).float())
+            return torch.where(p > 0.5, p, 1 - p)
+        if self.kind == "regression":
+            return torch.ones(len(out), device=out.device)
+        return out.float().softmax(1).amax(1)
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    acc: float | None
+    y_pred: torch.Tensor
+    confidence: torch.Tensor
+    confusion: list[list[int]] | None
+
+
+def evaluate(model: nn.Module, data: Data, x: torch.Tensor, y: torch.Tensor, task: Task, transform, amp: bool = False) -> Evaluation:
+    """Whole-split evaluation in large batches under inference_mode; the confusion matrix is
+    counted on the device with bincount."""
+    import torch
+
+    model.eval()
+    preds, confs = [], []
+    loss_sum = torch.zeros((), device=x.device)
+    with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
+        for s in range(0, len(x), EVAL_BATCH):
+            out = model(transform(x[s : s + EVAL_BATCH])).float()
+            yb = y[s : s + EVAL_BATCH]
+            loss_sum += task.loss(out, yb) * len(yb)
+            preds.append(task.predict(out))
+            confs.append(task.confidence(out))
+    model.train()
+    y_pred, conf = torch.cat(preds), torch.cat(confs)
+    acc = confusion = None
+    if task.has_accuracy:
+        k = len(data.classes)
+        counts = torch.bincount(y.long() * k + y_pred, minlength=k * k).view(k, k)
+        confusion = counts.tolist()
+        acc = float(counts.diagonal().sum()) / max(len(y), 1)
+    return Evaluation(float(loss_sum) / max(len(y), 1), acc, y_pred.cpu(), conf.cpu(), confusion)
+
+
+def _extras(model: nn.Module, data: Data) -> dict[str, Any]:
+    """For the synthetic linear set with linreg: the learned w, b beside the truth."""
+    from torch import nn
+
+    if "true_w" not in data.extras or not isinstance(model, nn.Sequential) or len(model) != 1:
+        return {}
+    layer = model[0]
+    return {
+        "w": [round(v, 5) for v in layer.weight.detach().cpu().view(-1).tolist()],
+        "b": round(float(layer.bias.detach().cpu()), 5),
+        "true_w": data.extras["true_w"],
+        "true_b": data.extras["true_b"],
+    }
+
+
+class _Stopped(Exception):
+    pass
+
+
+def train(
+    cfg: TrainConfig,
+    callback: Callback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    checkpoint: dict[str, Any] | None = None,
+    threads: int | None = None,
+) -> RunFinished | RunStopped | RunFailed:
+    """Train ``cfg`` to completion, a stop request, or a failure; return the final event.
+
+    ``checkpoint`` (from rundir.load_checkpoint) resumes: model, optimizer, completed epochs
+    and RNG state are restored and ``run_dir`` is appended to. User-caused problems
+    (missing data, divergence, bad checkpoint) end in RunFailed; bugs propagate after a
+    RunFailed has been reported.
+    """
+    emit = callback or (lambda e: None)
+    stop = should_stop or (lambda: False)
+    t_start = time.perf_counter()
+    history: list[dict[str, Any]] = list(checkpoint.get("history", [])) if checkpoint else []
+    state: dict[str, Any] = {"run_dir": str(run_dir or ""), "history": history, "last": None, "samples": 0, "train_s": 0.0}
+
+    def summary() -> RunSummary:
+        accs = [h["test_acc"] for h in history if h.get("test_acc") is not None]
+        losses = [h["test_loss"] for h in history]
+        return RunSummary(
+            epochs_done=len(history),
+            final=state["last"],
+            best_test_acc=max(accs) if accs else None,
+            best_test_loss=min(losses) if losses else None,
+            wall_s=time.perf_counter() - t_start,
+            samples_per_s=state["samples"] / state["train_s"] if state["train_s"] else 0.0,
+            run_dir=state["run_dir"],
+        )
+
+    def finish(event, status: str):
+        if state["run_dir"]:
+            s = event.summary if not isinstance(event, RunFailed) else summary()
+            info = {"status": status, "epochs_done": s.epochs_done, "best_test_acc": s.best_test_acc,
+                    "best_test_loss": s.best_test_loss, "wall_s": round(s.wall_s, 3),
+                    "samples_per_s": round(s.samples_per_s, 1)}
+            if isinstance(event, RunFailed):
+                info["error"] = event.message
+            try:
+                rundir.write_json(Path(state["run_dir"]) / "summary.json", info)
+            except OSError:
+                pass
+        emit(event)
+        return event
+
+    try:
+        _run(cfg, emit, stop, state, checkpoint, threads, summary)
+    except _Stopped:
+        return finish(RunStopped(summary()), "stopped")
+    except DltuiError as exc:
+        return finish(RunFailed(str(exc), exc.exit_code, summary()), "failed")
+    except BaseException as exc:
+        finish(RunFailed(f"internal error: {type(exc).__name__}: {exc}", 1, summary()), "failed")
+        raise
+    return finish(RunFinished(summary()), "finished")
+
+
+def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
+    import torch
+
+    from dltui import data as datasets
+    from dltui.config import check_batch_size
+    from dltui.models import build_model, count_params
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(cfg.device)
+    data = datasets.load(cfg)
+    check_batch_size(cfg.batch_size, len(data.x_train), cfg.dataset)
+    task = Task(data.task)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, data.spec, cfg.init)
+    optimizer_model = model
+    start_epoch = 0
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    if checkpoint is not None:
+        try:
+            model.load_state_dict(checkpoint["model"])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint weights do not fit {cfg.model} on {cfg.dataset} ({str(exc).splitlines()[0][:120]})") from None
+        start_epoch = checkpoint["epoch"]
+    model.to(device)
+    cuda = device.type == "cuda"
+    channels_last = cuda and data.spec.kind == "image" and len(data.spec.input_shape) == 3
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(cfg, model.parameters())
+    if checkpoint is not None:
+        try:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint optimizer state does not fit ({str(exc).splitlines()[0][:120]})") from None
+        rng = checkpoint.get("rng")
+        if rng is not None and not cuda:
+            gen.set_state(rng)
+    if cfg.compile and cuda:
+        model = torch.compile(model)
+
+    run_dir = Path(state["run_dir"]) if state["run_dir"] else rundir.new_run_dir(cfg)
+    state["run_dir"] = str(run_dir)
+    rundir.write_config(run_dir, cfg)
+    metrics = rundir.MetricsFile(run_dir, state["history"][:start_epoch])
+    del state["history"][start_epoch:]
+
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    transform = data.batch_transform(device)
+    if channels_last:
+        base = transform
+        transform = lambda xb: base(xb).contiguous(memory_format=torch.channels_last)  # noqa: E731
+    n, bs = len(x_train), cfg.batch_size
+    steps = math.ceil(n / bs)
+    sample = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(cfg.seed))[:SAMPLE_SIZE].tolist()
+    emit(RunStarted(cfg, data, count_params(model), describe_device(device), str(run_dir), start_epoch, steps))
+
+    amp = cfg.amp and cuda
+    # per-step values stay on the device: one slot per step, read only when an event is due
+    loss_buf = torch.zeros(steps, device=device)
+    pred_buf = torch.zeros(n, dtype=torch.long, device=device)
+    sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float32, device=device)
+    check_each_step = not cuda  # reading a CPU scalar costs no sync: catch divergence at once
+    total_steps = (cfg.epochs - start_epoch) * steps
+    done_steps = 0
+    model.train()
+
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen, device=device)
+        next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        last_step, last_t = 0, t0
+        for i in range(steps):
+            idx = perm[i * bs : (i + 1) * bs]
+            xb, yb = transform(x_train[idx]), y_train[idx]
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+                out = model(xb)
+            loss = task.loss(out.float(), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_buf[i] = loss.detach()
+            if task.has_accuracy:
+                pred_buf[i * bs : i * bs + len(idx)] = task.predict(out.detach())
+            if check_each_step and not math.isfinite(loss_buf[i]):
+                raise Diverged(epoch, i + 1, float(loss_buf[i]))
+            if stop():
+                raise _Stopped
+            if time.monotonic() >= next_event:
+                window = loss_buf[last_step : i + 1]
+                mean = float(window.mean())
+                if not math.isfinite(mean):
+                    bad = int((~torch.isfinite(window)).nonzero()[0]) + last_step
+                    raise Diverged(epoch, bad + 1, float(loss_buf[bad]))
+                now = time.perf_counter()
+                done_steps += i + 1 - last_step
+                rate = (i + 1 - last_step) * bs / max(now - last_t, 1e-9)
+                per_step = (state["train_s"] + now - t0) / max(done_steps, 1)
+                emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, per_step * (total_steps - done_steps)))
+                last_step, last_t = i + 1, now
+                next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        done_steps += steps - last_step
+        train_loss = float((loss_buf * sizes).sum()) / n
+        if not math.isfinite(train_loss):
+            bad = int((~torch.isfinite(loss_buf)).nonzero()[0])
+            raise Diverged(epoch, bad + 1, float(loss_buf[bad]))
+        train_acc = None
+        if task.has_accuracy:
+            train_acc = float((pred_buf == y_train[perm]).sum()) / n
+        train_s = time.perf_counter() - t0
+        ev = evaluate(model, data, x_test, y_test, task, transform, amp)
+        seconds = time.perf_counter() - t0
+        state["samples"] += n
+        state["train_s"] += train_s
+        ended = EpochEnded(
+            epoch, cfg.epochs, train_loss, train_acc, ev.loss, ev.acc,
+            optimizer.param_groups[0]["lr"], seconds, n / train_s,
+            _extras(getattr(model, "_orig_mod", model), data),
+        )
+        row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
+        state["history"].append(row)
+        state["last"] = ended
+        metrics.append(row)
+        rundir.save_checkpoint(run_dir, {
+            "model": getattr(model, "_orig_mod", model).state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "config": cfg.to_dict(),
+            "epoch": epoch,
+            "rng": gen.get_state() if not cuda else None,
+            "history": list(state["history"]),
+        })
+        if ev.confusion is not None:
+            rundir.write_confusion(run_dir, data.classes, ev.confusion)
+        emit(ended)
+        emit(EvaluationReady(epoch, ev.confusion, data.y_test, ev.y_pred, ev.confidence, sample))

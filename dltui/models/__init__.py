@@ -1,0 +1,90 @@
+"""Model registry: each entry builds a network shaped for a dataset (channels, image size,
+features, classes), never with hard-coded sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from dltui.data import DatasetSpec
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    tasks: tuple[str, ...]
+    kinds: tuple[str, ...]  # input kinds it accepts: image / vector / sequence
+    builder: Callable[[DatasetSpec], nn.Module]
+
+    def incompatibility(self, spec: DatasetSpec) -> str | None:
+        """Why this model cannot train on ``spec``, or None when it can."""
+        if spec.task not in self.tasks:
+            return f"{self.name} is for {' / '.join(self.tasks)}, {spec.name} is {spec.task}"
+        if spec.kind not in self.kinds:
+            return f"{self.name} takes {' / '.join(self.kinds)} input, {spec.name} is {spec.kind}"
+        try:
+            probe(self.builder, spec)
+        except (RuntimeError, ValueError) as exc:
+            if spec.kind == "image":
+                h, w = spec.input_shape[1:]
+                return f"{self.name} needs larger images than {h}x{w}"
+            return str(exc).splitlines()[0]
+        return None
+
+
+def probe(builder: Callable[[DatasetSpec], nn.Module], spec: DatasetSpec) -> None:
+    """Build and run a 2-sample forward pass on the meta device (no memory, no compute)."""
+    import torch
+
+    if spec.kind == "sequence":
+        return  # recurrent models accept any length
+    with torch.device("meta"):
+        builder(spec)(torch.zeros(2, *spec.input_shape))
+
+
+def compatible_models(spec: DatasetSpec) -> list[str]:
+    return [name for name, m in MODELS.items() if m.incompatibility(spec) is None]
+
+
+def build_model(name: str, spec: DatasetSpec, init: str = "default") -> nn.Module:
+    """Build model ``name`` for dataset ``spec`` on the CPU, with the requested init."""
+    model = MODELS[name].builder(spec)
+    if init == "normal":
+        normal_init(model)
+    return model
+
+
+def normal_init(model: nn.Module) -> None:
+    """N(0, 0.01) weights and zero biases, as the classic lessons initialise."""
+    import torch
+
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if "bias" in pname:
+                p.zero_()
+            else:
+                p.normal_(0.0, 0.01)
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def param_count(name: str, spec: DatasetSpec) -> int:
+    import torch
+
+    with torch.device("meta"):
+        return count_params(MODELS[name].builder(spec))
+
+
+def _registry() -> dict[str, ModelSpec]:
+    from dltui.models import cnn, linear, recurrent
+
+    return {m.name: m for m in (*linear.SPECS, *cnn.SPECS, *recurrent.SPECS)}
+
+
+MODELS: dict[str, ModelSpec] = _registry()
