@@ -38,6 +38,14 @@ def files_present(cls_name: str, data_dir: str) -> bool:
     return all((where / f).is_file() for f in LAYOUT[cls_name][1])
 
 
+def _reason(exc: BaseException) -> str:
+    """The most telling line of a (possibly multi-line) download error."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    telling = [ln for ln in lines if ln.startswith("<") or "rror" in ln.split(" ")[0]]
+    text = (telling or lines or [type(exc).__name__])[-1].strip("<>")
+    return text[:160]
+
+
 def _download(spec: DatasetSpec, cls_name: str, data_dir: str) -> None:
     """Download through torchvision; on failure remove what this attempt left behind."""
     import torchvision
@@ -65,8 +73,7 @@ def _download(spec: DatasetSpec, cls_name: str, data_dir: str) -> None:
                 p.unlink() if p.is_file() else shutil.rmtree(p, ignore_errors=True)
         else:
             shutil.rmtree(top, ignore_errors=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(hint.format(reason=reason[:160])) from None
+        raise DataError(hint.format(reason=_reason(exc))) from None
     finally:
         socket.setdefaulttimeout(old_timeout)
 
@@ -93,10 +100,9 @@ def _loader(cls_name: str, mean: tuple[float, ...], std: tuple[float, ...]):
                     raise ValueError("labels out of range")
                 tensors += [x.contiguous(), y]
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(
                 f"{spec.name} files in {folder(cls_name, cfg.data_dir)} are damaged or incomplete "
-                f"({reason[:160]}); delete that folder to download them again, or replace the files"
+                f"({_reason(exc)}); delete that folder to download them again, or replace the files"
             ) from None
         if len(tensors[0]) == 0 or len(tensors[2]) == 0:
             raise DataError(f"{spec.name} files in {folder(cls_name, cfg.data_dir)} hold no images")

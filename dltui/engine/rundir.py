@@ -162,12 +162,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def config_from_checkpoint(state: dict[str, Any], source: str | Path) -> TrainConfig:
-    from dltui.config import TrainConfig
+def config_from_checkpoint(
+    state: dict[str, Any], source: str | Path, device: str | None = None, data_dir: str | None = None
+) -> TrainConfig:
+    """The saved config, validated again; ``device``/``data_dir`` replace the saved ones
+    (a run trained on CUDA falls back to ``auto`` on a machine without it)."""
+    from dltui.config import TrainConfig, cuda_available
 
+    saved = dict(state["config"])
+    if device:
+        saved["device"] = device
+    elif saved.get("device") == "cuda" and not cuda_available():
+        saved["device"] = "auto"
+    if data_dir:
+        saved["data_dir"] = data_dir
     try:
-        return TrainConfig.from_dict(state["config"])
+        return TrainConfig.from_dict(saved)
     except ConfigError as exc:
-        raise CheckpointError(f"checkpoint '{source}' holds a config this version rejects ({exc})") from None
-    except TypeError as exc:
+        raise CheckpointError(f"checkpoint '{source}' cannot be used here: {exc}") from None
+    except (TypeError, AttributeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint '{source}' holds a malformed config ({exc})") from None

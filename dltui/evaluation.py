@@ -1,0 +1,57 @@
+"""`dltui eval`: rebuild a saved model from its checkpoint and score it on the test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dltui.config import TrainConfig
+from dltui.errors import CheckpointError
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    path: str
+    config: TrainConfig
+    epoch: int  # completed epochs in the checkpoint
+    n_test: int
+    loss: float
+    acc: float | None
+    classes: tuple[str, ...]
+    confusion: list[list[int]] | None
+    extras: dict[str, Any]
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    dataset: str | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    data_dir: str | None = None,
+) -> EvalResult:
+    from dltui import data as datasets
+    from dltui.engine.loop import Task, _extras, evaluate, resolve_device
+    from dltui.engine.rundir import checkpoint_path, config_from_checkpoint, load_checkpoint
+    from dltui.models import build_model
+
+    state = load_checkpoint(path)
+    source = checkpoint_path(path)
+    cfg = config_from_checkpoint(state, source, device=device, data_dir=data_dir)
+    for flag, wanted, saved in (("--dataset", dataset, cfg.dataset), ("--model", model, cfg.model)):
+        if wanted and wanted.strip().lower() != saved:
+            raise CheckpointError(f"{flag}: '{source}' holds a {cfg.model} trained on {cfg.dataset}, not {wanted}")
+    net = build_model(cfg.model, datasets.DATASETS[cfg.dataset])
+    try:
+        net.load_state_dict(state["model"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"'{source}': weights do not fit {cfg.model} on {cfg.dataset} ({first[:160]})") from None
+    data = datasets.load(cfg)
+    dev = resolve_device(cfg.device)
+    net.to(dev)
+    ev = evaluate(net, data, data.x_test.to(dev), data.y_test.to(dev), Task(data.task), data.batch_transform(dev))
+    return EvalResult(
+        str(source), cfg, state["epoch"], len(data.y_test), ev.loss, ev.acc, data.classes, ev.confusion,
+        _extras(net, data),
+    )

@@ -1,0 +1,1 @@
+"""The Textual face of dltui. Entry point: :func:`dltui.tui.app.run_app`."""

@@ -1,0 +1,54 @@
+"""What the app remembers about a run, as plain data the widgets read (no Textual, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SMOOTHING = 0.3  # weight of the newest progress loss in the running curve
+
+
+@dataclass
+class Curves:
+    """The loss and accuracy history of one run, as the charts plot it."""
+
+    label: str  # 'digits · mlp'
+    regression: bool = False
+    steps: list[tuple[float, float]] = field(default_factory=list)  # (fractional epoch, smoothed loss)
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)  # percent
+    test_acc: list[float] = field(default_factory=list)
+
+    def add_steps(self, points: list[tuple[float, float]]) -> None:
+        """Append raw (fractional epoch, loss) points, smoothed with an EMA."""
+        for x, loss in points:
+            prev = self.steps[-1][1] if self.steps else loss
+            self.steps.append((x, prev + SMOOTHING * (loss - prev)))
+
+    def add_epoch(
+        self, epoch: int, train_loss: float, test_loss: float, train_acc: float | None, test_acc: float | None
+    ) -> None:
+        self.epochs.append(epoch)
+        self.train_loss.append(train_loss)
+        self.test_loss.append(test_loss)
+        if train_acc is not None and test_acc is not None:
+            self.train_acc.append(train_acc * 100)
+            self.test_acc.append(test_acc * 100)
+
+
+def shown_path(path: str) -> str:
+    """A run directory as the user should see it: relative to the working directory when
+    inside it (runs/2024...), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def duration(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
