@@ -4,12 +4,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -35,8 +34,12 @@ def fail(message: str, code: int = 2) -> None:
 
 # Options shared by the app and `run`. Typed as text: make_config parses and validates them,
 # so the CLI and the app report bad values the same way.
-DATASET = typer.Option(None, "--dataset", "-d", metavar="NAME", help="dataset name (see `dltui datasets`) [default: digits]")
-MODEL = typer.Option(None, "--model", "-m", metavar="NAME", help="model name (see `dltui models`) [default: the dataset's]")
+DATASET = typer.Option(
+    None, "--dataset", "-d", metavar="NAME", help="dataset name (see `dltui datasets`) [default: digits]"
+)
+MODEL = typer.Option(
+    None, "--model", "-m", metavar="NAME", help="model name (see `dltui models`) [default: the dataset's]"
+)
 EPOCHS = typer.Option(None, "--epochs", "-e", metavar="INT", help="total epochs [default: the dataset's]")
 BATCH = typer.Option(None, "--batch-size", "-b", metavar="INT", help="batch size [default: the dataset's]")
 LR = typer.Option(None, "--lr", metavar="FLOAT", help="learning rate [default: the dataset's]")
@@ -47,7 +50,10 @@ INIT = typer.Option(None, "--init", metavar="NAME", help="default | normal (N(0,
 DEVICE = typer.Option(None, "--device", metavar="NAME", help="auto | cpu | cuda [default: auto]")
 SEED = typer.Option(None, "--seed", metavar="INT", help="random seed [default: 0]")
 DATA_DIR = typer.Option(
-    None, "--data-dir", metavar="DIR", help="where torchvision datasets live [env DLTUI_DATA_DIR, else ~/.cache/dltui/data]"
+    None,
+    "--data-dir",
+    metavar="DIR",
+    help="where torchvision datasets live [env DLTUI_DATA_DIR, else ~/.cache/dltui/data]",
 )
 OUT = typer.Option(None, "--out", "-o", metavar="DIR", help="run directory [default: runs/<time>-<dataset>-<model>]")
 AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA only)")
@@ -61,19 +67,19 @@ def _options(**kw: Any) -> dict[str, Any]:
 @app.callback(invoke_without_command=True)
 def main_app(
     ctx: typer.Context,
-    dataset: Optional[str] = DATASET,
-    model: Optional[str] = MODEL,
-    epochs: Optional[str] = EPOCHS,
-    batch_size: Optional[str] = BATCH,
-    lr: Optional[str] = LR,
-    optimizer: Optional[str] = OPT,
-    momentum: Optional[str] = MOMENTUM,
-    weight_decay: Optional[str] = WD,
-    init: Optional[str] = INIT,
-    device: Optional[str] = DEVICE,
-    seed: Optional[str] = SEED,
-    data_dir: Optional[str] = DATA_DIR,
-    out: Optional[str] = OUT,
+    dataset: str | None = DATASET,
+    model: str | None = MODEL,
+    epochs: str | None = EPOCHS,
+    batch_size: str | None = BATCH,
+    lr: str | None = LR,
+    optimizer: str | None = OPT,
+    momentum: str | None = MOMENTUM,
+    weight_decay: str | None = WD,
+    init: str | None = INIT,
+    device: str | None = DEVICE,
+    seed: str | None = SEED,
+    data_dir: str | None = DATA_DIR,
+    out: str | None = OUT,
     start: bool = typer.Option(False, "--start", help="begin training as soon as the app opens"),
     version: bool = typer.Option(False, "--version", help="print the version and exit"),
 ) -> None:
@@ -86,9 +92,19 @@ def main_app(
     if ctx.invoked_subcommand is not None:
         return
     options = _options(
-        dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        momentum=momentum, weight_decay=weight_decay, init=init, device=device, seed=seed,
-        data_dir=data_dir, out=out,
+        dataset=dataset,
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        init=init,
+        device=device,
+        seed=seed,
+        data_dir=data_dir,
+        out=out,
     )
     from dltui.tui.app import run_app
 
@@ -106,6 +122,8 @@ class _Interrupts:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.requested:
+            return  # keep "second signal aborts at once" until the process exits
         for s, h in self._old.items():
             signal.signal(s, h)
 
@@ -125,36 +143,51 @@ class _Interrupts:
 
 @app.command()
 def run(
-    dataset: Optional[str] = DATASET,
-    model: Optional[str] = MODEL,
-    epochs: Optional[str] = EPOCHS,
-    batch_size: Optional[str] = BATCH,
-    lr: Optional[str] = LR,
-    optimizer: Optional[str] = OPT,
-    momentum: Optional[str] = MOMENTUM,
-    weight_decay: Optional[str] = WD,
-    init: Optional[str] = INIT,
-    device: Optional[str] = DEVICE,
-    seed: Optional[str] = SEED,
-    data_dir: Optional[str] = DATA_DIR,
-    out: Optional[str] = OUT,
+    dataset: str | None = DATASET,
+    model: str | None = MODEL,
+    epochs: str | None = EPOCHS,
+    batch_size: str | None = BATCH,
+    lr: str | None = LR,
+    optimizer: str | None = OPT,
+    momentum: str | None = MOMENTUM,
+    weight_decay: str | None = WD,
+    init: str | None = INIT,
+    device: str | None = DEVICE,
+    seed: str | None = SEED,
+    data_dir: str | None = DATA_DIR,
+    out: str | None = OUT,
     amp: bool = AMP,
     compile: bool = COMPILE,
-    resume: Optional[str] = typer.Option(
+    resume: str | None = typer.Option(
         None, "--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (up to --epochs total)"
     ),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per epoch and a summary on stdout"),
-    min_test_acc: Optional[str] = typer.Option(
+    min_test_acc: str | None = typer.Option(
         None, "--min-test-acc", metavar="FLOAT", help="exit 1 when the final test accuracy is below this"
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, metavar="INT", help="CPU threads for torch [default: torch's, all cores]"
     ),
 ) -> None:
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
     from dltui.config import make_config
 
     given = _options(
-        dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-        momentum=momentum, weight_decay=weight_decay, init=init, device=device, seed=seed,
-        data_dir=data_dir, out=out, amp=amp or None, compile=compile or None,
+        dataset=dataset,
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        init=init,
+        device=device,
+        seed=seed,
+        data_dir=data_dir,
+        out=out,
+        amp=amp or None,
+        compile=compile or None,
     )
     threshold = _threshold(min_test_acc)
     try:
@@ -172,7 +205,7 @@ def run(
 
     reporter = Reporter(json_out=json_out)
     with _Interrupts() as interrupted, reporter:
-        result = train(cfg, reporter, interrupted, run_dir=run_dir, checkpoint=checkpoint)
+        result = train(cfg, reporter, interrupted, run_dir=run_dir, checkpoint=checkpoint, threads=threads)
     if isinstance(result, RunFailed):
         raise typer.Exit(result.exit_code)
     if isinstance(result, RunStopped):
@@ -228,7 +261,8 @@ def _resume(path: str, given: dict[str, Any]):
     cfg = with_overrides(saved, epochs=given.get("epochs", saved.epochs), out=str(run_dir))
     if state["epoch"] >= cfg.epochs:
         raise ConfigError(
-            "epochs", f"the run in '{path}' already completed {state['epoch']} epochs; pass --epochs above that to continue"
+            "epochs",
+            f"the run in '{path}' already completed {state['epoch']} epochs; pass --epochs above that to continue",
         )
     return cfg, state, run_dir
 
@@ -236,10 +270,12 @@ def _resume(path: str, given: dict[str, Any]):
 @app.command("eval")
 def eval_cmd(
     path: str = typer.Argument(..., metavar="RUN_DIR|MODEL.PT", help="a run directory or its model.pt"),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="refuse if the checkpoint is for another dataset"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="refuse if the checkpoint is another model"),
-    device: Optional[str] = DEVICE,
-    data_dir: Optional[str] = DATA_DIR,
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", help="refuse if the checkpoint is for another dataset"
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help="refuse if the checkpoint is another model"),
+    device: str | None = DEVICE,
+    data_dir: str | None = DATA_DIR,
     json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
 ) -> None:
     """Rebuild a saved model and evaluate it on the test split."""
@@ -255,7 +291,7 @@ def eval_cmd(
 
 
 @app.command()
-def datasets(data_dir: Optional[str] = DATA_DIR) -> None:
+def datasets(data_dir: str | None = DATA_DIR) -> None:
     """List the datasets: task, input shape, classes, sizes, source, offline availability."""
     from dltui.reporting import print_datasets
 
@@ -264,7 +300,7 @@ def datasets(data_dir: Optional[str] = DATA_DIR) -> None:
 
 @app.command()
 def models(
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="only models that fit this dataset"),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="only models that fit this dataset"),
 ) -> None:
     """List the models with the tasks they fit and their parameter counts."""
     from dltui.reporting import print_models

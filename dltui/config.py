@@ -81,9 +81,7 @@ def _number(field: str, raw: Any, kind: type, allowed: str) -> Any:
 def _choice(field: str, raw: Any, choices: tuple[str, ...]) -> str:
     value = str(raw).strip().lower()
     if value not in choices:
-        raise ConfigError(
-            field, f"unknown value '{raw}'{suggest(value, choices)} (choose from: {', '.join(choices)})"
-        )
+        raise ConfigError(field, f"unknown value '{raw}'{suggest(value, choices)} (choose from: {', '.join(choices)})")
     return value
 
 
@@ -126,7 +124,11 @@ def make_config(**raw: Any) -> TrainConfig:
     unknown = set(raw) - names
     if unknown:
         raise TypeError(f"unknown config fields: {sorted(unknown)}")
-    given = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and v.strip() == "" and k not in ("out", "data_dir"))}
+    given = {
+        k: v
+        for k, v in raw.items()
+        if v is not None and not (isinstance(v, str) and v.strip() == "" and k not in ("out", "data_dir"))
+    }
 
     dataset = _choice("dataset", given.get("dataset", TrainConfig.dataset), tuple(DATASETS))
     spec = DATASETS[dataset]
@@ -204,7 +206,8 @@ def check_batch_size(batch_size: int, train_size: int, dataset: str) -> None:
     if not 1 <= batch_size <= train_size:
         raise ConfigError(
             "batch_size",
-            f"{batch_size} is out of range (a whole number from 1 to {train_size}, the size of {dataset}'s training split)",
+            f"{batch_size} is out of range (a whole number from 1 to {train_size}, "
+            f"the size of {dataset}'s training split)",
         )
 
 

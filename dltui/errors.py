@@ -39,6 +39,4 @@ class Diverged(DltuiError):
 
     def __init__(self, epoch: int, step: int, loss: float):
         self.epoch, self.step, self.loss = epoch, step, loss
-        super().__init__(
-            f"diverged at epoch {epoch}, step {step} (loss={loss}): lower the learning rate"
-        )
+        super().__init__(f"diverged at epoch {epoch}, step {step} (loss={loss}): lower the learning rate")

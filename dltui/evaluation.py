@@ -52,6 +52,13 @@ def evaluate_checkpoint(
     net.to(dev)
     ev = evaluate(net, data, data.x_test.to(dev), data.y_test.to(dev), Task(data.task), data.batch_transform(dev))
     return EvalResult(
-        str(source), cfg, state["epoch"], len(data.y_test), ev.loss, ev.acc, data.classes, ev.confusion,
+        str(source),
+        cfg,
+        state["epoch"],
+        len(data.y_test),
+        ev.loss,
+        ev.acc,
+        data.classes,
+        ev.confusion,
         _extras(net, data),
     )

@@ -93,9 +93,13 @@ class Reporter:
         elif isinstance(event, BatchProgressed):
             if self.progress is not None:
                 self.progress.update(
-                    self.task, completed=event.step, total=event.steps,
-                    epoch=f"{event.epoch}/{event.epochs}", loss=f"{event.loss:.4g}",
-                    rate=f"{event.samples_per_s:,.0f}", eta=_eta(event.eta_s),
+                    self.task,
+                    completed=event.step,
+                    total=event.steps,
+                    epoch=f"{event.epoch}/{event.epochs}",
+                    loss=f"{event.loss:.4g}",
+                    rate=f"{event.samples_per_s:,.0f}",
+                    eta=_eta(event.eta_s),
                 )
         elif isinstance(event, EpochEnded):
             self._epoch(event)
@@ -117,15 +121,35 @@ class Reporter:
             refresh_per_second=4,
         )
         self.task = self.progress.add_task(
-            "train", total=event.steps_per_epoch, epoch=f"{event.start_epoch + 1}/{event.config.epochs}",
-            loss="-", acc="", rate="-", eta="-",
+            "train",
+            total=event.steps_per_epoch,
+            epoch=f"{event.start_epoch + 1}/{event.config.epochs}",
+            loss="-",
+            acc="",
+            rate="-",
+            eta="-",
         )
         self.progress.start()
 
     def _epoch(self, e: EpochEnded) -> None:
         if self.json_out:
-            row = {"event": "epoch", **{k: getattr(e, k) for k in (
-                "epoch", "epochs", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s")}}
+            row = {
+                "event": "epoch",
+                **{
+                    k: getattr(e, k)
+                    for k in (
+                        "epoch",
+                        "epochs",
+                        "train_loss",
+                        "train_acc",
+                        "test_loss",
+                        "test_acc",
+                        "lr",
+                        "seconds",
+                        "samples_per_s",
+                    )
+                },
+            }
             row.update(e.extras)
             print(json.dumps(row), file=self.out, flush=True)
             return
@@ -145,7 +169,8 @@ class Reporter:
             self.err.print(f"dltui: error: {event.message}", markup=False, highlight=False)
             if s and s.epochs_done:
                 self.err.print(
-                    f"dltui: metrics of {s.epochs_done} completed epoch(s) and the last good checkpoint are in {s.run_dir}",
+                    f"dltui: metrics of {s.epochs_done} completed epoch(s) and the last good checkpoint "
+                    f"are in {s.run_dir}",
                     markup=False,
                 )
             return
@@ -169,10 +194,15 @@ def summary_dict(status: str, s: RunSummary | None, error: str | None = None) ->
         f = s.final
         out.update(
             epochs_done=s.epochs_done,
-            final_train_loss=f and f.train_loss, final_test_loss=f and f.test_loss,
-            final_train_acc=f and f.train_acc, final_test_acc=f and f.test_acc,
-            best_test_acc=s.best_test_acc, best_test_loss=s.best_test_loss,
-            wall_s=round(s.wall_s, 3), samples_per_s=round(s.samples_per_s, 1), run_dir=s.run_dir,
+            final_train_loss=f and f.train_loss,
+            final_test_loss=f and f.test_loss,
+            final_train_acc=f and f.train_acc,
+            final_test_acc=f and f.test_acc,
+            best_test_acc=s.best_test_acc,
+            best_test_loss=s.best_test_loss,
+            wall_s=round(s.wall_s, 3),
+            samples_per_s=round(s.samples_per_s, 1),
+            run_dir=s.run_dir,
         )
         if f is not None:
             out.update(f.extras)
@@ -187,9 +217,13 @@ def summary_text(s: RunSummary) -> str:
             lines.append(f"final: test_acc {f.test_acc:.4f}  test_loss {f.test_loss:.4g}  train_acc {_f(f.train_acc)}")
             lines.append(f"best:  test_acc {s.best_test_acc:.4f}  test_loss {s.best_test_loss:.4g}")
         else:
-            lines.append(f"final: test_mse {f.test_loss:.4g}  train_mse {f.train_loss:.4g}  (best {s.best_test_loss:.4g})")
+            lines.append(
+                f"final: test_mse {f.test_loss:.4g}  train_mse {f.train_loss:.4g}  (best {s.best_test_loss:.4g})"
+            )
         if "w" in f.extras:
-            lines.append(f"learned w {f.extras['w']}  b {f.extras['b']}   true w {f.extras['true_w']}  b {f.extras['true_b']}")
+            lines.append(
+                f"learned w {f.extras['w']}  b {f.extras['b']}   true w {f.extras['true_w']}  b {f.extras['true_b']}"
+            )
     lines.append(f"run directory: {s.run_dir}")
     return "\n".join(lines)
 
@@ -200,21 +234,35 @@ def confusion_table(classes: tuple[str, ...], matrix: list[list[int]]) -> Table:
     for c in classes:
         table.add_column(c[:10], justify="right")
     table.add_column("acc", justify="right")
-    for name, row in zip(classes, matrix):
+    for name, row in zip(classes, matrix, strict=True):
         total = sum(row)
         correct = row[classes.index(name)]
-        cells = [f"[bold green]{v}[/]" if j == classes.index(name) else (str(v) if v else "[dim]0[/]") for j, v in enumerate(row)]
+        cells = [
+            f"[bold green]{v}[/]" if j == classes.index(name) else (str(v) if v else "[dim]0[/]")
+            for j, v in enumerate(row)
+        ]
         table.add_row(name[:10], *cells, f"{correct / total:.2f}" if total else "-")
     return table
 
 
 def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
     if json_out:
-        print(json.dumps({
-            "path": r.path, "dataset": r.config.dataset, "model": r.config.model, "epoch": r.epoch,
-            "n_test": r.n_test, "test_loss": r.loss, "test_acc": r.acc, "classes": list(r.classes),
-            "confusion": r.confusion, **r.extras,
-        }))
+        print(
+            json.dumps(
+                {
+                    "path": r.path,
+                    "dataset": r.config.dataset,
+                    "model": r.config.model,
+                    "epoch": r.epoch,
+                    "n_test": r.n_test,
+                    "test_loss": r.loss,
+                    "test_acc": r.acc,
+                    "classes": list(r.classes),
+                    "confusion": r.confusion,
+                    **r.extras,
+                }
+            )
+        )
         return
     console = Console(highlight=False)
     console.print(f"{r.path}: {r.config.model} on {r.config.dataset}, {r.epoch} epochs trained", markup=False)
@@ -223,7 +271,9 @@ def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
     else:
         console.print(f"test mse {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
     if "w" in r.extras:
-        console.print(f"learned w {r.extras['w']}  b {r.extras['b']}   true w {r.extras['true_w']}  b {r.extras['true_b']}")
+        console.print(
+            f"learned w {r.extras['w']}  b {r.extras['b']}   true w {r.extras['true_w']}  b {r.extras['true_b']}"
+        )
     if r.confusion is not None:
         console.print(confusion_table(r.classes, r.confusion))
 
@@ -241,7 +291,15 @@ def print_datasets(data_dir: str | None) -> None:
         shape = "x".join(map(str, s.input_shape))
         offline = "yes" if s.available_offline(root) else "[yellow]download[/]"
         table.add_row(
-            s.name, s.task, shape, classes, f"{s.train_size:,}", f"{s.test_size:,}", s.recommended.model, offline, s.source
+            s.name,
+            s.task,
+            shape,
+            classes,
+            f"{s.train_size:,}",
+            f"{s.test_size:,}",
+            s.recommended.model,
+            offline,
+            s.source,
         )
     Console().print(table)
 

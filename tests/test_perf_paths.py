@@ -22,8 +22,17 @@ METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
 
 
 def _cfg(tmp_path, name="run", **kw):
-    kw = {"dataset": "digits", "model": "mlp", "epochs": 2, "batch_size": 32, "lr": 0.05,
-          "optimizer": "momentum", "device": "cpu", "seed": 3, **kw}
+    kw = {
+        "dataset": "digits",
+        "model": "mlp",
+        "epochs": 2,
+        "batch_size": 32,
+        "lr": 0.05,
+        "optimizer": "momentum",
+        "device": "cpu",
+        "seed": 3,
+        **kw,
+    }
     return make_config(out=str(tmp_path / name), **kw)
 
 

@@ -16,8 +16,23 @@ ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "names"
 VOCAB = 128  # ASCII, as in the classic name classifier
 MAX_LEN = 20  # the longest surname in the set has 20 characters
 LANGUAGES = (  # one file per language in assets/names
-    "Arabic", "Chinese", "Czech", "Dutch", "English", "French", "German", "Greek", "Hungarian",
-    "Italian", "Japanese", "Korean", "Polish", "Portuguese", "Russian", "Spanish", "Vietnamese",
+    "Arabic",
+    "Chinese",
+    "Czech",
+    "Dutch",
+    "English",
+    "French",
+    "German",
+    "Greek",
+    "Hungarian",
+    "Italian",
+    "Japanese",
+    "Korean",
+    "Polish",
+    "Portuguese",
+    "Russian",
+    "Spanish",
+    "Vietnamese",
 )
 
 

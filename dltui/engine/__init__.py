@@ -3,8 +3,8 @@
 from dltui.engine.events import (
     BatchProgressed,
     EpochEnded,
-    Event,
     EvaluationReady,
+    Event,
     RunFailed,
     RunFinished,
     RunStarted,

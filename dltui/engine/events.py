@@ -6,8 +6,9 @@ on the CPU, so a receiver in another thread never touches the training device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -102,5 +103,5 @@ class RunFailed:
     summary: RunSummary | None = None
 
 
-Event = Union[RunStarted, BatchProgressed, EpochEnded, EvaluationReady, RunFinished, RunStopped, RunFailed]
+Event = RunStarted | BatchProgressed | EpochEnded | EvaluationReady | RunFinished | RunStopped | RunFailed
 Callback = Callable[[Event], None]

@@ -3,7 +3,8 @@ CNN, Inception and residual networks. Flatten sizes are computed from the input 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -29,15 +30,21 @@ def lenet(spec: DatasetSpec) -> nn.Module:
     """LeNet-5 as in Dive into Deep Learning (sigmoid activations, average pooling)."""
     c = spec.input_shape[0]
     features = [
-        nn.Conv2d(c, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+        nn.Conv2d(c, 6, kernel_size=5, padding=2),
+        nn.Sigmoid(),
+        nn.AvgPool2d(2, 2),
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.Sigmoid(),
+        nn.AvgPool2d(2, 2),
         nn.Flatten(),
     ]
     flat = _flat_size(nn.Sequential(*features), spec.input_shape)
     return nn.Sequential(
         *features,
-        nn.Linear(flat, 120), nn.Sigmoid(),
-        nn.Linear(120, 84), nn.Sigmoid(),
+        nn.Linear(flat, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 84),
+        nn.Sigmoid(),
         nn.Linear(84, spec.num_outputs),
     )
 
@@ -134,7 +141,11 @@ class ResNet(nn.Module):
 
 SPECS = [
     ModelSpec("lenet", "LeNet-5 (d2l): 2 conv + 3 linear, sigmoid, avg-pool", ("classification",), ("image",), lenet),
-    ModelSpec("cnn", "CNN: conv 10@5x5, max-pool, conv 20@5x5, max-pool, linear", ("classification",), ("image",), ConvNet),
-    ModelSpec("inception", "two Inception-A blocks (1x1/5x5/3x3/pool branches)", ("classification",), ("image",), InceptionNet),
+    ModelSpec(
+        "cnn", "CNN: conv 10@5x5, max-pool, conv 20@5x5, max-pool, linear", ("classification",), ("image",), ConvNet
+    ),
+    ModelSpec(
+        "inception", "two Inception-A blocks (1x1/5x5/3x3/pool branches)", ("classification",), ("image",), InceptionNet
+    ),
     ModelSpec("resnet", "two residual blocks between conv/max-pool stages", ("classification",), ("image",), ResNet),
 ]

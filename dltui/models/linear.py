@@ -32,9 +32,7 @@ def softmax(spec: DatasetSpec):
 def mlp(spec: DatasetSpec):
     from torch import nn
 
-    return nn.Sequential(
-        nn.Flatten(), nn.Linear(_features(spec), 256), nn.ReLU(), nn.Linear(256, spec.num_outputs)
-    )
+    return nn.Sequential(nn.Flatten(), nn.Linear(_features(spec), 256), nn.ReLU(), nn.Linear(256, spec.num_outputs))
 
 
 DEEP_HIDDEN = (512, 256, 128, 64, 32)

@@ -46,8 +46,12 @@ def _builder(cell: str, hidden: int, layers: int = 1, bidirectional: bool = Fals
 
 
 SPECS = [
-    ModelSpec("rnn", "Elman RNN: embedding(128) -> RNN(128) -> linear", ("sequence",), ("sequence",), _builder("rnn", 128)),
-    ModelSpec("lstm", "LSTM: embedding(128) -> LSTM(128) -> linear", ("sequence",), ("sequence",), _builder("lstm", 128)),
+    ModelSpec(
+        "rnn", "Elman RNN: embedding(128) -> RNN(128) -> linear", ("sequence",), ("sequence",), _builder("rnn", 128)
+    ),
+    ModelSpec(
+        "lstm", "LSTM: embedding(128) -> LSTM(128) -> linear", ("sequence",), ("sequence",), _builder("lstm", 128)
+    ),
     ModelSpec(
         "gru",
         "GRU, 2-layer bidirectional (100 hidden) over packed sequences",

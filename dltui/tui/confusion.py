@@ -59,8 +59,11 @@ class ConfusionGrid(Widget, can_focus=True):
         width = max(self.size.width, 40)
         correct = sum(self.matrix[i][i] for i in range(len(self.matrix)))
         text = Text(no_wrap=True, overflow="crop")
-        text.append(f"epoch {self.epoch} · {self.total} test items · {correct / max(self.total, 1):.1%} right"
-                    " · rows true, columns predicted\n"[:width], style="dim")
+        text.append(
+            f"epoch {self.epoch} · {self.total} test items · {correct / max(self.total, 1):.1%} right"
+            " · rows true, columns predicted\n"[:width],
+            style="dim",
+        )
         cursor = self.cursor if self.has_focus else None
         return text.append_text(confusion_grid(self.matrix, self.labels, width, cursor))
 

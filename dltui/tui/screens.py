@@ -50,8 +50,10 @@ class ConfirmQuitScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="quit-box", classes="dialog"):
-            yield Static("[b]A run is in progress.[/b]\n\nStop it (completed epochs stay saved) and quit?\n\n"
-                         "[b]y[/b] stop and quit · [b]n[/b] keep training")
+            yield Static(
+                "[b]A run is in progress.[/b]\n\nStop it (completed epochs stay saved) and quit?\n\n"
+                "[b]y[/b] stop and quit · [b]n[/b] keep training"
+            )
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

@@ -59,12 +59,22 @@ class SetupForm(VerticalScroll):
                             from dltui.config import OPTIMIZERS
 
                             opt = value(field).lower()
-                            yield Select([(o, o) for o in OPTIMIZERS], allow_blank=False, id=field, compact=True,
-                                         value=opt if opt in OPTIMIZERS else rec.optimizer)
+                            yield Select(
+                                [(o, o) for o in OPTIMIZERS],
+                                allow_blank=False,
+                                id=field,
+                                compact=True,
+                                value=opt if opt in OPTIMIZERS else rec.optimizer,
+                            )
                         elif field == "device":
                             dev = _text(self.options.get("device", "auto"))
-                            yield Select([(d, d) for d in ("auto", "cpu")], allow_blank=False, id=field, compact=True,
-                                         value=dev if dev in ("auto", "cpu") else "auto")
+                            yield Select(
+                                [(d, d) for d in ("auto", "cpu")],
+                                allow_blank=False,
+                                id=field,
+                                compact=True,
+                                value=dev if dev in ("auto", "cpu") else "auto",
+                            )
                         else:  # model: filled once torch is loaded
                             yield Select([], prompt="loading torch…", id=field, compact=True, disabled=True)
                 yield Static("", id="form-error")
@@ -77,8 +87,11 @@ class SetupForm(VerticalScroll):
             from dltui.config import suggest
 
             name = self.unknown_dataset
-            self.app.notify(f"--dataset: unknown value '{name}'{suggest(name, list(self.datasets))}; showing digits",
-                            severity="error", timeout=8)
+            self.app.notify(
+                f"--dataset: unknown value '{name}'{suggest(name, list(self.datasets))}; showing digits",
+                severity="error",
+                timeout=8,
+            )
 
     # --- engine readiness ---
 

@@ -152,8 +152,17 @@ def run_reference(root: str, model_name: str, epochs: int, bs: int, device: torc
 def run_dltui(root: str, model_name: str, epochs: int, bs: int, device: torch.device, threads: int, out: str):
     """The engine as ``dltui run`` uses it; epoch time = wall time between EpochEnded events."""
     cfg = make_config(
-        dataset="mnist", model=model_name, epochs=epochs, batch_size=bs, lr=LR, optimizer="momentum",
-        momentum=MOMENTUM, device=device.type, seed=0, data_dir=root, out=out,
+        dataset="mnist",
+        model=model_name,
+        epochs=epochs,
+        batch_size=bs,
+        lr=LR,
+        optimizer="momentum",
+        momentum=MOMENTUM,
+        device=device.type,
+        seed=0,
+        data_dir=root,
+        out=out,
     )
     stamps: list[float] = []
     ended: list[EpochEnded] = []
@@ -245,11 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         n_test = len(datasets.MNIST(root, train=False, download=False))
         cpu = _cpu_name()
         where = f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else f"cpu ({cpu})"
-        print(f"data: {source}, {n_train} train / {n_test} test; device: {where}; torch {torch.__version__}; "
-              f"threads {threads}; batch {args.batch_size}; SGD lr {LR} momentum {MOMENTUM}; "
-              f"median of {max(args.epochs - 1, 1)} epochs after 1 warm-up")
-        print("epoch times include evaluation on the test split for all three loops "
-              "(bare: train steps on pre-normalised unshuffled tensors + forward/argmax eval)")
+        print(
+            f"data: {source}, {n_train} train / {n_test} test; device: {where}; torch {torch.__version__}; "
+            f"threads {threads}; batch {args.batch_size}; SGD lr {LR} momentum {MOMENTUM}; "
+            f"median of {max(args.epochs - 1, 1)} epochs after 1 warm-up"
+        )
+        print(
+            "epoch times include evaluation on the test split for all three loops "
+            "(bare: train steps on pre-normalised unshuffled tensors + forward/argmax eval)"
+        )
         rows = []
         for name in models:
             torch.set_num_threads(threads)
@@ -260,16 +273,23 @@ def main(argv: list[str] | None = None) -> int:
             bare, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device)
             r, d, b = _median(ref), _median(dl), _median(bare)
             rows.append((name, r, d, b, ref_acc, dl_acc, bare_acc))
-            print(f"  {name}: reference {[round(t, 3) for t in ref]}  dltui {[round(t, 3) for t in dl]}  "
-                  f"bare {[round(t, 3) for t in bare]}", flush=True)
+            print(
+                f"  {name}: reference {[round(t, 3) for t in ref]}  dltui {[round(t, 3) for t in dl]}  "
+                f"bare {[round(t, 3) for t in bare]}",
+                flush=True,
+            )
 
     print()
-    print("| model | reference s/epoch | dltui s/epoch | bare s/epoch | dltui speedup vs reference "
-          "| dltui overhead vs bare | dltui samples/s | test acc ref / dltui / bare |")
+    print(
+        "| model | reference s/epoch | dltui s/epoch | bare s/epoch | dltui speedup vs reference "
+        "| dltui overhead vs bare | dltui samples/s | test acc ref / dltui / bare |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for name, r, d, b, ra, da, ba in rows:
-        print(f"| {name} | {r:.3f} | {d:.3f} | {b:.3f} | {r / d:.1f}x | {d / b:.3f} | {n_train / d:,.0f} "
-              f"| {ra:.3f} / {da:.3f} / {ba:.3f} |")
+        print(
+            f"| {name} | {r:.3f} | {d:.3f} | {b:.3f} | {r / d:.1f}x | {d / b:.3f} | {n_train / d:,.0f} "
+            f"| {ra:.3f} / {da:.3f} / {ba:.3f} |"
+        )
     print()
     by = {name: (r / d, d / b) for name, r, d, b, *_ in rows}
     simple = [by[m][0] for m in ("softmax", "mlp") if m in by]

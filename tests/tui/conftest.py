@@ -13,5 +13,3 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DLTUI_OFFLINE", "1")
     monkeypatch.setenv("DLTUI_DATA_DIR", str(tmp_path / "data"))
     return tmp_path
-
-
