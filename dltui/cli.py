@@ -60,8 +60,15 @@ AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA only)")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the model (CUDA only)")
 
 
-def _options(**kw: Any) -> dict[str, Any]:
-    return {k: v for k, v in kw.items() if v is not None}
+CONFIG_FLAGS = (
+    "dataset", "model", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
+    "init", "device", "seed", "data_dir", "out", "amp", "compile",
+)  # fmt: skip
+
+
+def _config_flags(params: dict[str, Any]) -> dict[str, Any]:
+    """The config fields a command was given (unset flags and off switches left out)."""
+    return {k: params[k] for k in CONFIG_FLAGS if params.get(k) not in (None, False)}
 
 
 @app.callback(invoke_without_command=True)
@@ -91,21 +98,7 @@ def main_app(
         raise typer.Exit()
     if ctx.invoked_subcommand is not None:
         return
-    options = _options(
-        dataset=dataset,
-        model=model,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        init=init,
-        device=device,
-        seed=seed,
-        data_dir=data_dir,
-        out=out,
-    )
+    options = _config_flags(locals())
     from dltui.tui.app import run_app
 
     raise typer.Exit(run_app(options, start))
@@ -172,23 +165,7 @@ def run(
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
     from dltui.config import make_config
 
-    given = _options(
-        dataset=dataset,
-        model=model,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        init=init,
-        device=device,
-        seed=seed,
-        data_dir=data_dir,
-        out=out,
-        amp=amp or None,
-        compile=compile or None,
-    )
+    given = _config_flags(locals())
     threshold = _threshold(min_test_acc)
     try:
         if resume:
@@ -270,9 +247,7 @@ def _resume(path: str, given: dict[str, Any]):
 @app.command("eval")
 def eval_cmd(
     path: str = typer.Argument(..., metavar="RUN_DIR|MODEL.PT", help="a run directory or its model.pt"),
-    dataset: str | None = typer.Option(
-        None, "--dataset", "-d", help="refuse if the checkpoint is for another dataset"
-    ),
+    dataset: str | None = typer.Option(None, "--dataset", "-d", help="refuse if the checkpoint is for another dataset"),
     model: str | None = typer.Option(None, "--model", "-m", help="refuse if the checkpoint is another model"),
     device: str | None = DEVICE,
     data_dir: str | None = DATA_DIR,

@@ -78,7 +78,7 @@ def _number(field: str, raw: Any, kind: type, allowed: str) -> Any:
     return value
 
 
-def _choice(field: str, raw: Any, choices: tuple[str, ...]) -> str:
+def choose(field: str, raw: Any, choices: tuple[str, ...]) -> str:
     value = str(raw).strip().lower()
     if value not in choices:
         raise ConfigError(field, f"unknown value '{raw}'{suggest(value, choices)} (choose from: {', '.join(choices)})")
@@ -130,11 +130,11 @@ def make_config(**raw: Any) -> TrainConfig:
         if v is not None and not (isinstance(v, str) and v.strip() == "" and k not in ("out", "data_dir"))
     }
 
-    dataset = _choice("dataset", given.get("dataset", TrainConfig.dataset), tuple(DATASETS))
+    dataset = choose("dataset", given.get("dataset", TrainConfig.dataset), tuple(DATASETS))
     spec = DATASETS[dataset]
     rec = spec.recommended
 
-    model_name = _choice("model", given.get("model", rec.model), tuple(MODELS))
+    model_name = choose("model", given.get("model", rec.model), tuple(MODELS))
     fitting = compatible_models(spec)
     if model_name not in fitting:
         why = MODELS[model_name].incompatibility(spec) or "does not fit"
@@ -154,7 +154,7 @@ def make_config(**raw: Any) -> TrainConfig:
     if not 0 < lr <= 100:
         raise ConfigError("lr", f"{lr:g} is out of range (a positive number up to 100, such as 0.01)")
 
-    optimizer = _choice("optimizer", given.get("optimizer", rec.optimizer), OPTIMIZERS)
+    optimizer = choose("optimizer", given.get("optimizer", rec.optimizer), OPTIMIZERS)
     default_momentum = 0.9 if optimizer == "momentum" else 0.0
     momentum = _number("momentum", given.get("momentum", default_momentum), float, "a number in [0, 1)")
     if not 0 <= momentum < 1:
@@ -166,8 +166,8 @@ def make_config(**raw: Any) -> TrainConfig:
     if not 0 <= weight_decay < 1:
         raise ConfigError("weight_decay", f"{weight_decay:g} is out of range (a number in [0, 1), such as 1e-4)")
 
-    init = _choice("init", given.get("init", "default"), INITS)
-    device = _choice("device", given.get("device", "auto"), DEVICES)
+    init = choose("init", given.get("init", "default"), INITS)
+    device = choose("device", given.get("device", "auto"), DEVICES)
     if device == "cuda" and not cuda_available():
         raise ConfigError("device", "'cuda' was asked for but no CUDA device is available (use cpu or auto)")
 

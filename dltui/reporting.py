@@ -305,11 +305,11 @@ def print_datasets(data_dir: str | None) -> None:
 
 
 def print_models(dataset: str | None) -> None:
-    from dltui.config import make_config
+    from dltui.config import choose
     from dltui.data import DATASETS
     from dltui.models import MODELS, param_count
 
-    spec = DATASETS[make_config(dataset=dataset).dataset] if dataset else None
+    spec = DATASETS[choose("dataset", dataset, tuple(DATASETS))] if dataset else None
     title = f"models that fit {spec.name}" if spec else "models"
     table = Table(title=title)
     for col in ("name", "tasks", "params" if spec else "fits", "description"):

@@ -1,0 +1,63 @@
+"""The headless core never imports the app's UI toolkit: each module is imported in a fresh
+interpreter and must leave `textual` out of sys.modules."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HEADLESS = [
+    "dltui.engine",
+    "dltui.data",
+    "dltui.models",
+    "dltui.config",
+    "dltui.render",
+    "dltui.reporting",
+    "dltui.evaluation",
+    "dltui.cli",
+]
+
+CHECK = """
+import importlib, sys
+importlib.import_module({module!r})
+assert {module!r} in sys.modules
+leaked = sorted(m for m in sys.modules if m == "textual" or m.startswith("textual.") or m.startswith("textual_"))
+print("LEAKED", leaked)
+"""
+
+
+@pytest.mark.parametrize("module", HEADLESS)
+def test_no_textual_import(module, tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK.format(module=module)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LEAKED []" in proc.stdout, proc.stdout
+
+
+def test_check_detects_textual(tmp_path):
+    """The check itself can fail: the app module does import textual."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK.format(module="dltui.tui.app")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LEAKED []" not in proc.stdout and "'textual'" in proc.stdout
