@@ -31,7 +31,7 @@ def evaluate_checkpoint(
     data_dir: str | None = None,
 ) -> EvalResult:
     from dltui import data as datasets
-    from dltui.engine.loop import Task, _extras, evaluate, resolve_device
+    from dltui.engine.loop import Task, evaluate, linear_fit, resolve_device
     from dltui.engine.rundir import checkpoint_path, config_from_checkpoint, load_checkpoint
     from dltui.models import build_model
 
@@ -60,5 +60,5 @@ def evaluate_checkpoint(
         ev.acc,
         data.classes,
         ev.confusion,
-        _extras(net, data),
+        linear_fit(net, data),
     )

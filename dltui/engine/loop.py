@@ -162,7 +162,7 @@ def evaluate(
     return Evaluation(float(loss_sum) / max(len(y), 1), acc, y_pred.cpu(), conf.cpu(), confusion)
 
 
-def _extras(model: nn.Module, data: Data) -> dict[str, Any]:
+def linear_fit(model: nn.Module, data: Data) -> dict[str, Any]:
     """For the synthetic linear set with linreg: the learned w, b beside the truth."""
     from torch import nn
 
@@ -416,7 +416,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
             optimizer.param_groups[0]["lr"],
             seconds,
             n / train_s,
-            _extras(getattr(model, "_orig_mod", model), data),
+            linear_fit(getattr(model, "_orig_mod", model), data),
         )
         row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
         state["history"].append(row)
