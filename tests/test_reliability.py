@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import write_mnist_like
 from typer.testing import CliRunner
 
 from dltui.cli import app
@@ -40,12 +40,6 @@ def rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("DLTUI_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "r"
@@ -57,23 +51,10 @@ def finished_run(tmp_path_factory) -> Path:
 # --- bad data -----------------------------------------------------------------------------
 
 
-def write_idx_root(root: Path, n_train: int = 64, n_test: int = 32) -> Path:
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    g = torch.Generator().manual_seed(0)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
-        labels = torch.arange(n, dtype=torch.uint8) % 10
-        (raw / f"{split}-images-idx3-ubyte").write_bytes(
-            struct.pack(">IIII", 2051, n, 28, 28) + images.numpy().tobytes()
-        )
-        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.numpy().tobytes())
-    return raw
-
-
 @pytest.mark.parametrize("damage", ["truncate", "bad-magic", "empty"])
 def test_corrupt_dataset_files_give_a_clear_error_and_no_lasting_damage(tmp_path, damage):
-    raw = write_idx_root(tmp_path / "data")
+    write_mnist_like(tmp_path / "data")
+    raw = tmp_path / "data" / "MNIST" / "raw"
     images = raw / "train-images-idx3-ubyte"
     good = images.read_bytes()
     broken = {"truncate": good[: len(good) // 2], "bad-magic": b"\0\0\0\0" + good[4:], "empty": b""}[damage]
