@@ -3,6 +3,7 @@ features, classes), never with hard-coded sizes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,14 +28,19 @@ class ModelSpec:
             return f"{self.name} is for {' / '.join(self.tasks)}, {spec.name} is {spec.task}"
         if spec.kind not in self.kinds:
             return f"{self.name} takes {' / '.join(self.kinds)} input, {spec.name} is {spec.kind}"
-        try:
-            probe(self.builder, spec)
-        except (RuntimeError, ValueError) as exc:
-            if spec.kind == "image":
-                h, w = spec.input_shape[1:]
-                return f"{self.name} needs larger images than {h}x{w}"
-            return str(exc).splitlines()[0]
-        return None
+        return _shape_error(self, spec)
+
+
+@functools.cache  # specs are frozen; the app asks on every keystroke, the probe takes ~2 ms
+def _shape_error(model: ModelSpec, spec: DatasetSpec) -> str | None:
+    try:
+        probe(model.builder, spec)
+    except (RuntimeError, ValueError) as exc:
+        if spec.kind == "image":
+            h, w = spec.input_shape[1:]
+            return f"{model.name} needs larger images than {h}x{w}"
+        return str(exc).splitlines()[0]
+    return None
 
 
 def probe(builder: Callable[[DatasetSpec], nn.Module], spec: DatasetSpec) -> None:
