@@ -124,11 +124,8 @@ def make_config(**raw: Any) -> TrainConfig:
     unknown = set(raw) - names
     if unknown:
         raise TypeError(f"unknown config fields: {sorted(unknown)}")
-    given = {
-        k: v
-        for k, v in raw.items()
-        if v is not None and not (isinstance(v, str) and v.strip() == "" and k not in ("out", "data_dir"))
-    }
+    # an empty text field means "not given", like an absent flag
+    given = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
 
     dataset = choose("dataset", given.get("dataset", TrainConfig.dataset), tuple(DATASETS))
     spec = DATASETS[dataset]

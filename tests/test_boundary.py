@@ -31,33 +31,29 @@ print("LEAKED", leaked)
 """
 
 
-@pytest.mark.parametrize("module", HEADLESS)
-def test_no_textual_import(module, tmp_path):
+def _import_fresh(module: str, cwd) -> subprocess.CompletedProcess:
+    """Import ``module`` in a new interpreter and print which GUI modules came with it."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", CHECK.format(module=module)],
         capture_output=True,
         text=True,
         env=env,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=120,
     )
+
+
+@pytest.mark.parametrize("module", HEADLESS)
+def test_no_textual_import(module, tmp_path):
+    proc = _import_fresh(module, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "LEAKED []" in proc.stdout, proc.stdout
 
 
 def test_check_detects_textual(tmp_path):
     """The check itself can fail: the app module does import textual."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", CHECK.format(module="dltui.tui.app")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    proc = _import_fresh("dltui.tui.app", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "LEAKED []" not in proc.stdout and "'textual'" in proc.stdout

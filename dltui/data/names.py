@@ -36,10 +36,6 @@ LANGUAGES = (  # one file per language in assets/names
 )
 
 
-def names_dir() -> Path:
-    return ASSETS
-
-
 def to_ascii(name: str) -> str:
     """'Ślusarczyk' -> 'Slusarczyk': strip accents as the classic tutorial does."""
     decomposed = unicodedata.normalize("NFD", name)
@@ -61,7 +57,7 @@ def _load(cfg: TrainConfig) -> Data:
     langs = NAMES.classes
     rows, labels = [], []
     for label, lang in enumerate(langs):
-        path = names_dir() / f"{lang}.txt"
+        path = ASSETS / f"{lang}.txt"
         try:
             words = path.read_text(encoding="utf-8").split("\n")
         except (OSError, UnicodeDecodeError) as exc:

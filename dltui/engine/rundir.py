@@ -103,11 +103,6 @@ class MetricsFile:
             os.fsync(f.fileno())
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, str]]:
-    with open(Path(run_dir) / "metrics.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def write_confusion(run_dir: Path, classes: tuple[str, ...], matrix: list[list[int]]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
