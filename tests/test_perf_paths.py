@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import write_mnist_like
 
 from dltui.config import make_config
 from dltui.engine import EpochEnded, RunFailed, RunFinished, loop, train
@@ -130,6 +131,58 @@ def test_few_extra_ops_per_step(tmp_path):
     assert per_step <= bare + 8, (per_step, bare)  # measured: +6 (was +15 before the fast path)
 
 
+def _data(kind: str):
+    from dltui.data import DATASETS, Data
+
+    g = torch.Generator().manual_seed(0)
+    spec = DATASETS["digits"]
+    if kind == "vector":
+        return Data(spec, torch.randn(70, 5, generator=g), torch.zeros(70), torch.zeros(1), torch.zeros(1))
+    channels = 1 if kind == "gray" else 3
+    x = torch.randint(0, 256, (70, channels, 6, 6), dtype=torch.uint8, generator=g)
+    mean, std = ((0.1307,), (0.3081,)) if channels == 1 else ((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+    return Data(spec, x, torch.zeros(70), x[:1], torch.zeros(1), scale=1 / 255, mean=mean, std=std)
+
+
+@pytest.mark.parametrize("kind", ["gray", "colour", "vector"])
+def test_batch_gather_is_the_transform_into_reused_buffers(kind):
+    """Training batches come from buffers reused by every step, with the same values the
+    evaluation transform gives, the short last batch included."""
+    data = _data(kind)
+    transform = data.batch_transform(torch.device("cpu"))
+    gather = data.batch_gather(data.x_train, 32)
+    perm = torch.randperm(70, generator=torch.Generator().manual_seed(1))
+    seen = set()
+    for idx in perm.split(32):  # 32, 32, 6
+        xb = gather(idx)
+        assert xb.dtype == torch.float32 and xb.shape == (len(idx), *data.x_train.shape[1:])
+        assert torch.equal(xb, transform(data.x_train[idx]))
+        seen.add(xb.data_ptr())
+    assert len(seen) == 1
+
+
+def test_score_matches_the_textbook_formulas():
+    g = torch.Generator().manual_seed(0)
+    out, y = torch.randn(300, 7, generator=g) * 5, torch.randint(0, 7, (300,), generator=g)
+    loss, pred, conf = loop.Task("classification").score(out, y)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(out, y), atol=1e-6)
+    assert torch.equal(pred, out.argmax(1))
+    assert torch.allclose(conf, out.softmax(1).amax(1), atol=1e-6)
+
+    logit, target = torch.randn(50, 1, generator=g), torch.randint(0, 2, (50,), generator=g).float()
+    loss, pred, conf = loop.Task("binary").score(logit, target)
+    p = torch.sigmoid(logit.squeeze(1))
+    assert torch.allclose(loss, torch.nn.functional.binary_cross_entropy(p, target), atol=1e-6)
+    assert torch.equal(pred, (p > 0.5).long())
+    assert torch.allclose(conf, torch.maximum(p, 1 - p))
+
+
+def _mnist_cnn(tmp_path, device="cuda", **kw):
+    """cnn needs 28x28 images: a small generated MNIST root (digits are 8x8)."""
+    write_mnist_like(tmp_path / "data", "MNIST", n_train=512, n_test=128)
+    return _cfg(tmp_path, dataset="mnist", model="cnn", device=device, data_dir=str(tmp_path / "data"), **kw)
+
+
 @cuda
 def test_cuda_no_sync_per_step(tmp_path):
     syncs = []
@@ -148,7 +201,7 @@ def test_cuda_no_sync_per_step(tmp_path):
 @cuda
 @pytest.mark.parametrize("flags", [{"amp": True}, {"compile": True}, {"amp": True, "compile": True}])
 def test_cuda_extras_train(tmp_path, flags):
-    rows = _run(_cfg(tmp_path, device="cuda", model="cnn", epochs=2, **flags))
+    rows = _run(_mnist_cnn(tmp_path, epochs=2, **flags))
     assert all(math.isfinite(r[1]) for r in rows)
     assert rows[-1][4] > 0.5  # it learns
 
@@ -162,6 +215,15 @@ def test_cuda_channels_last_for_cnn(tmp_path, monkeypatch):
         seen.append(transform(x[:2]).is_contiguous(memory_format=torch.channels_last))
         return real(model, data, x, y, task, transform, amp)
 
+    from dltui.data import Data
+
+    real_gather = Data.batch_gather
+
+    def spy_gather(self, x, batch_size, channels_last=False):
+        gather = real_gather(self, x, batch_size, channels_last)
+        return lambda idx: seen.append(gather(idx).is_contiguous(memory_format=torch.channels_last)) or gather(idx)
+
     monkeypatch.setattr(loop, "evaluate", spy)
-    _run(_cfg(tmp_path, device="cuda", model="cnn", epochs=1))
-    assert seen == [True]
+    monkeypatch.setattr(Data, "batch_gather", spy_gather)
+    _run(_mnist_cnn(tmp_path, epochs=1))
+    assert seen and all(seen)

@@ -113,15 +113,24 @@ class Task:
             return out.squeeze(1)
         return out.argmax(1)
 
-    def confidence(self, out: torch.Tensor) -> torch.Tensor:
+    def score(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean loss, predictions and the confidence of each prediction for a whole split.
+
+        For classes, all three come from one max and one sum of exponentials: on the CPU,
+        softmax and cross_entropy over 10 columns take ~1.7 ms each for 10k rows, this 0.4 ms.
+        """
         import torch
 
+        if self.kind in ("classification", "sequence"):
+            top, pred = out.max(1)
+            shifted = out - top.unsqueeze(1)
+            sumexp = shifted.exp().sum(1)  # >= 1: the top class contributes exp(0)
+            loss = (sumexp.log() - shifted.gather(1, y.unsqueeze(1)).squeeze(1)).mean()
+            return loss, pred, sumexp.reciprocal()
         if self.kind == "binary":
-            p = torch.sigmoid(out.squeeze(1).float())
-            return torch.where(p > 0.5, p, 1 - p)
-        if self.kind == "regression":
-            return torch.ones(len(out), device=out.device)
-        return out.float().softmax(1).amax(1)
+            p = torch.sigmoid(out.squeeze(1))
+            return self.loss(out, y), self.predict(out), torch.where(p > 0.5, p, 1 - p)
+        return self.loss(out, y), self.predict(out), torch.ones(len(out), device=out.device)
 
 
 @dataclass
@@ -136,30 +145,28 @@ class Evaluation:
 def evaluate(
     model: nn.Module, data: Data, x: torch.Tensor, y: torch.Tensor, task: Task, transform, amp: bool = False
 ) -> Evaluation:
-    """Whole-split evaluation in large batches under inference_mode; the confusion matrix is
-    counted on the device with bincount."""
+    """Whole-split evaluation in large batches under inference_mode; loss, predictions and
+    confidences are computed once over all outputs (per batch they cost as much as a small
+    model's forward pass), and the confusion matrix is counted on the device with bincount."""
     import torch
 
     model.eval()
-    preds, confs = [], []
-    loss_sum = torch.zeros((), device=x.device)
+    outs = []
     step = EVAL_BATCH if x.device.type == "cuda" else CPU_EVAL_BATCH
     with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         for s in range(0, len(x), step):
-            out = model(transform(x[s : s + step])).float()
-            yb = y[s : s + step]
-            loss_sum += task.loss(out, yb) * len(yb)
-            preds.append(task.predict(out))
-            confs.append(task.confidence(out))
+            outs.append(model(transform(x[s : s + step])))
     model.train()
-    y_pred, conf = torch.cat(preds), torch.cat(confs)
+    with torch.inference_mode():
+        out = torch.cat(outs).float()
+        loss, y_pred, conf = task.score(out, y)
     acc = confusion = None
     if task.has_accuracy:
         k = len(data.classes)
         counts = torch.bincount(y.long() * k + y_pred, minlength=k * k).view(k, k)
         confusion = counts.tolist()
         acc = float(counts.diagonal().sum()) / max(len(y), 1)
-    return Evaluation(float(loss_sum) / max(len(y), 1), acc, y_pred.cpu(), conf.cpu(), confusion)
+    return Evaluation(float(loss), acc, y_pred.cpu(), conf.cpu(), confusion)
 
 
 def linear_fit(model: nn.Module, data: Data) -> dict[str, Any]:
@@ -331,7 +338,8 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
 
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    transform = data.batch_transform(device)
+    transform = data.batch_transform(device)  # evaluation; training gathers into reused buffers
+    gather = data.batch_gather(x_train, cfg.batch_size, channels_last)
     if channels_last:
         base = transform
         transform = lambda xb: base(xb).contiguous(memory_format=torch.channels_last)  # noqa: E731
@@ -358,10 +366,8 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
         outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
         next_event = time.monotonic() + PROGRESS_INTERVAL_S
         last_step, last_t = 0, t0
-        for i in range(steps):
-            # index_select copies whole rows; x[idx] goes element by element (10x slower)
-            xb = transform(x_train.index_select(0, perm[i * bs : (i + 1) * bs]))
-            yb = y_perm[i * bs : (i + 1) * bs]
+        for i, (idx, yb) in enumerate(zip(perm.split(bs), y_perm.split(bs), strict=True)):
+            xb = gather(idx)
             if amp:
                 with torch.autocast(device.type, torch.bfloat16):
                     out = model(xb).float()
