@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 
 def _flat_size(features: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]) -> int:
-    """Output size of ``features`` for one input of ``shape`` (on the default device, which
-    is "meta" when a registry only probes a shape)."""
+    """Output size of ``features`` for one input of ``shape``."""
     with torch.no_grad():
         out = features(torch.zeros(1, *shape))
     if out.numel() == 0:
