@@ -66,3 +66,33 @@ def run_events(cfg, should_stop=None, **kw: Any) -> tuple[Any, list[Any]]:
 
 def of_type(events: list[Any], cls: type) -> list[Any]:
     return [e for e in events if isinstance(e, cls)]
+
+
+def write_cifar_like(data_dir: Path, per_batch: int = 4, n_test: int = 6, seed: int = 0) -> dict[str, np.ndarray]:
+    """Write ``<data_dir>/cifar-10-batches-py/`` as CIFAR-10 ships it: five training batches
+    and a test batch, each a pickled dict with ``data`` (N, 3072) uint8 and ``labels``."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    where = Path(data_dir) / "cifar-10-batches-py"
+    where.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[np.ndarray]] = {"train_images": [], "train_labels": []}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else per_batch
+        data = rng.integers(0, 256, (n, 3 * 32 * 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, n)
+        batch = {
+            "batch_label": name,
+            "labels": labels.tolist(),
+            "data": data,
+            "filenames": [f"{i}.png" for i in range(n)],
+        }
+        (where / name).write_bytes(pickle.dumps(batch, protocol=2))
+        if name == "test_batch":
+            out["test_images"], out["test_labels"] = [data], [labels]
+        else:
+            out["train_images"].append(data)
+            out["train_labels"].append(labels)
+    (where / "batches.meta").write_bytes(pickle.dumps({"label_names": ["airplane"] * 10}, protocol=2))
+    return {k: np.concatenate(v) for k, v in out.items()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import of_type, run_events, write_mnist_like
+from helpers import of_type, run_events, write_cifar_like, write_mnist_like
 
 from dltui import data as datasets
 from dltui.config import make_config
@@ -259,6 +259,62 @@ def test_torchvision_idx_files_load(tmp_path, name, cls_name):
         assert "ankle boot" in d.classes
     x = d.batch_transform(torch.device("cpu"))(d.x_train[:4].clone())
     assert x.dtype == torch.float32 and x.shape == (4, 1, 28, 28)
+
+
+def test_mnist_reads_like_torchvision(tmp_path):
+    """The IDX reader gives exactly what torchvision.datasets.MNIST gives for the same files."""
+    from torchvision.datasets import MNIST
+
+    write_mnist_like(tmp_path / "tv", "MNIST", n_train=50, n_test=20, seed=2)
+    d = load(dataset="mnist", data_dir=str(tmp_path / "tv"))
+    for train, x, y in ((True, d.x_train, d.y_train), (False, d.x_test, d.y_test)):
+        ref = MNIST(str(tmp_path / "tv"), train=train, download=False)
+        assert torch.equal(x, ref.data.unsqueeze(1)) and torch.equal(y, ref.targets)
+
+
+def test_reading_images_needs_neither_torchvision_nor_sympy(tmp_path):
+    """Files present: no torchvision import (~170 MB RSS); checking the model fits the data
+    does not pull in sympy through meta-device shape probes (~155 MB, ~1 s)."""
+    import subprocess
+    import sys
+
+    write_mnist_like(tmp_path / "tv", "MNIST")
+    code = (
+        "import sys\n"
+        "from dltui import data\n"
+        "from dltui.config import make_config\n"
+        f"data.load(make_config(dataset='mnist', model='cnn', data_dir={str(tmp_path / 'tv')!r}))\n"
+        "print('LOADED', sorted(m for m in ('torchvision', 'sympy') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_cifar_batches_load(tmp_path):
+    written = write_cifar_like(tmp_path / "tv", per_batch=4, n_test=6)
+    d = load(dataset="cifar10", data_dir=str(tmp_path / "tv"))
+    assert d.x_train.dtype == torch.uint8 and d.x_train.shape == (20, 3, 32, 32)
+    assert d.x_test.shape == (6, 3, 32, 32)
+    # CIFAR rows are 1024 red, then 1024 green, then 1024 blue values: channel-first already
+    assert np.array_equal(d.x_train.reshape(20, -1).numpy(), written["train_images"])
+    assert np.array_equal(d.y_train.numpy(), written["train_labels"])
+    assert np.array_equal(d.x_test.reshape(6, -1).numpy(), written["test_images"])
+    assert d.y_test.dtype == torch.int64
+
+
+def test_tampered_cifar_batch_never_runs_code(tmp_path):
+    import pickle
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    write_cifar_like(tmp_path / "tv")
+    batch = tmp_path / "tv" / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(pickle.dumps({"data": Exploit(), "labels": []}, protocol=2))
+    with pytest.raises(DataError, match=r"damaged or incomplete.*refusing to load (io|builtins)\.open"):
+        load(dataset="cifar10", data_dir=str(tmp_path / "tv"))
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_torchvision_idx_short_train(tmp_path):

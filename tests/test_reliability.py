@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -51,13 +52,18 @@ def finished_run(tmp_path_factory) -> Path:
 # --- bad data -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["truncate", "bad-magic", "empty"])
+@pytest.mark.parametrize("damage", ["truncate", "bad-magic", "empty", "huge-header"])
 def test_corrupt_dataset_files_give_a_clear_error_and_no_lasting_damage(tmp_path, damage):
     write_mnist_like(tmp_path / "data")
     raw = tmp_path / "data" / "MNIST" / "raw"
     images = raw / "train-images-idx3-ubyte"
     good = images.read_bytes()
-    broken = {"truncate": good[: len(good) // 2], "bad-magic": b"\0\0\0\0" + good[4:], "empty": b""}[damage]
+    broken = {
+        "truncate": good[: len(good) // 2],
+        "bad-magic": b"\0\0\0\0" + good[4:],
+        "empty": b"",
+        "huge-header": struct.pack(">IIII", 2051, 2**32 - 1, 28, 28) + good[16:],  # claims 3 TB
+    }[damage]
     images.write_bytes(broken)
     args = ["run", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--epochs", "1", "--batch-size", "16"]
     t0 = time.monotonic()
