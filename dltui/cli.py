@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -287,7 +288,22 @@ def models(
 
 
 def main() -> None:
-    app(prog_name="dltui")
+    """The console entry point. Once torch is loaded it leaves without interpreter teardown:
+    the CUDA build's native libraries touch ~100 MB of fresh pages in their exit-time
+    destructors, which made that the peak of a whole 60k cnn run (measured 943 MB with
+    teardown, 839 MB without). Nothing is lost: every file a command writes is closed (and
+    fsynced) before the command returns, and the streams are flushed here."""
+    try:
+        app(prog_name="dltui")
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if "torch" not in sys.modules or not isinstance(code, int | None):
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

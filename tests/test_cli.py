@@ -286,3 +286,21 @@ def test_cli_import_and_help_do_not_import_torch(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
+
+
+def test_console_exit_keeps_piped_output_and_exit_codes(tmp_path):
+    """main() leaves without interpreter teardown once torch is loaded: output through a
+    pipe (block-buffered) still arrives whole, files are complete, exit codes are kept."""
+
+    def dltui(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "dltui", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
+
+    ok = dltui("run", "--epochs", "2", "--out", str(tmp_path / "run"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.rstrip().endswith(f"run directory: {tmp_path / 'run'}")
+    assert len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) == 3
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "finished"
+    bad = dltui("run", "--lr", "0")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("dltui: error: --lr") and not bad.stdout
