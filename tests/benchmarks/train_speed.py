@@ -1,7 +1,7 @@
 """Epoch time of dltui against the loop people already write, and against the limit.
 
-usage: python tests/benchmarks/train_speed.py [--device cpu|cuda] [--data-dir DIR]
-       [--epochs N] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T]
+usage: python tests/benchmarks/train_speed.py [--device cpu|cuda] [--amp] [--data-dir DIR]
+       [--epochs N] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T] [--rss-model cnn]
        python tests/benchmarks/train_speed.py --generate DIR   # only write the generated root
 
 Three loops, same data, model, seed, batch size and optimizer (SGD, lr 0.01, momentum 0.9),
@@ -22,7 +22,8 @@ warm-up and the median of the rest is reported:
 Without --data-dir, a torchvision-layout MNIST root of 60k/10k generated 28x28 digits
 (class templates of blurred random strokes, shifted, scaled and noised) is written to a
 temporary directory, so the reference reads it through torchvision.datasets.MNIST too.
-The last line printed is the summary the targets are checked against.
+Then one whole ``dltui run --model cnn`` process on the same data reports its peak RSS
+(wait4's ru_maxrss). The last line printed is the summary the targets are checked against.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import argparse
 import os
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,7 +151,9 @@ def run_reference(root: str, model_name: str, epochs: int, bs: int, device: torc
     return times, acc
 
 
-def run_dltui(root: str, model_name: str, epochs: int, bs: int, device: torch.device, threads: int, out: str):
+def run_dltui(
+    root: str, model_name: str, epochs: int, bs: int, device: torch.device, threads: int, out: str, amp: bool
+):
     """The engine as ``dltui run`` uses it; epoch time = wall time between EpochEnded events."""
     cfg = make_config(
         dataset="mnist",
@@ -163,6 +167,7 @@ def run_dltui(root: str, model_name: str, epochs: int, bs: int, device: torch.de
         seed=0,
         data_dir=root,
         out=out,
+        amp=amp,
     )
     stamps: list[float] = []
     ended: list[EpochEnded] = []
@@ -184,8 +189,9 @@ def _normalised(x_uint8: torch.Tensor) -> torch.Tensor:
     return (x_uint8.float().div(255).sub(MEAN[0]).div(STD[0])).unsqueeze(1).contiguous()
 
 
-def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.device):
-    """The limit: device-resident float tensors, train steps, a bare evaluation."""
+def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.device, amp: bool):
+    """The limit: device-resident float tensors, train steps, a bare evaluation (bf16
+    autocast around the forward passes with --amp, as dltui does)."""
     from torchvision import datasets
 
     train_set = datasets.MNIST(root, train=True, download=False)
@@ -201,18 +207,33 @@ def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.dev
         t0 = time.perf_counter()
         model.train()
         for i in range(0, n, bs):
-            loss = F.cross_entropy(model(x[i : i + bs]), y[i : i + bs])
+            with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+                out = model(x[i : i + bs])
+            loss = F.cross_entropy(out.float(), y[i : i + bs])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
         correct = torch.zeros((), dtype=torch.long, device=device)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=amp):
             for s in range(0, len(xt), BARE_EVAL_BATCH):
                 correct += (model(xt[s : s + BARE_EVAL_BATCH]).argmax(1) == yt[s : s + BARE_EVAL_BATCH]).sum()
         acc = int(correct) / len(xt)  # syncs
         times.append(time.perf_counter() - t0)
     return times, acc
+
+
+def peak_rss_mb(root: str, model_name: str, epochs: int, device: torch.device, out: str) -> float:
+    """Peak RSS of a whole ``dltui run`` process on this root, as the kernel counts it
+    (wait4's ru_maxrss: the process from start to exit)."""
+    cmd = [sys.executable, "-m", "dltui", "run", "--dataset", "mnist", "--model", model_name]
+    cmd += ["--epochs", str(epochs), "--data-dir", root, "--device", device.type, "--out", out]
+    env = {**os.environ, "DLTUI_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"dltui run failed: {proc.stderr.read().strip()}")
+    return usage.ru_maxrss / 1024
 
 
 # --- driver ---------------------------------------------------------------------------
@@ -231,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="softmax,mlp,cnn")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, help="torch threads for all loops (default: dltui's policy)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast for dltui and bare (CUDA only)")
+    p.add_argument("--rss-model", default="cnn", help="model of the peak-RSS run ('' to skip it)")
     p.add_argument("--generate", metavar="DIR", help="write the generated MNIST root into DIR and exit")
     args = p.parse_args(argv)
 
@@ -239,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
+    if args.amp and args.device != "cuda":
+        p.error("--amp applies to --device cuda only (dltui ignores it on the CPU)")
     device = torch.device(args.device)
     threads = args.threads or default_threads()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -257,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"data: {source}, {n_train} train / {n_test} test; device: {where}; torch {torch.__version__}; "
             f"threads {threads}; batch {args.batch_size}; SGD lr {LR} momentum {MOMENTUM}; "
+            f"{'bf16 autocast (dltui, bare); ' if args.amp else ''}"
             f"median of {max(args.epochs - 1, 1)} epochs after 1 warm-up"
         )
         print(
@@ -268,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(threads)
             ref, ref_acc = run_reference(root, name, args.epochs, args.batch_size, device)
             out = str(Path(tmp) / f"run-{name}")
-            dl, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out)
+            dl, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out, args.amp)
             torch.set_num_threads(threads)
-            bare, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device)
+            bare, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device, args.amp)
             r, d, b = _median(ref), _median(dl), _median(bare)
             rows.append((name, r, d, b, ref_acc, dl_acc, bare_acc))
             print(
@@ -278,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"bare {[round(t, 3) for t in bare]}",
                 flush=True,
             )
+        rss = None
+        if args.rss_model:
+            rss = peak_rss_mb(root, args.rss_model, args.epochs, device, str(Path(tmp) / "run-rss"))
 
     print()
     print(
@@ -291,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {ra:.3f} / {da:.3f} / {ba:.3f} |"
         )
     print()
+    if rss is not None:
+        print(
+            f"peak RSS of `dltui run --dataset mnist --model {args.rss_model} --epochs {args.epochs}` "
+            f"on this data, whole process: {rss:,.0f} MB"
+        )
     by = {name: (r / d, d / b) for name, r, d, b, *_ in rows}
     simple = [by[m][0] for m in ("softmax", "mlp") if m in by]
     parts = []
