@@ -223,17 +223,28 @@ def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.dev
     return times, acc
 
 
+# Started from this (large) process, a child's ru_maxrss would include this process's own
+# RSS: the high-water mark survives vfork + exec. A small launcher starts the run instead and
+# reports its child's peak.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss_mb(root: str, model_name: str, epochs: int, device: torch.device, out: str) -> float:
     """Peak RSS of a whole ``dltui run`` process on this root, as the kernel counts it
     (wait4's ru_maxrss: the process from start to exit)."""
     cmd = [sys.executable, "-m", "dltui", "run", "--dataset", "mnist", "--model", model_name]
     cmd += ["--epochs", str(epochs), "--data-dir", root, "--device", device.type, "--out", out]
     env = {**os.environ, "DLTUI_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"dltui run failed: {proc.stderr.read().strip()}")
-    return usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True, text=True, env=env)
+    code, maxrss_kb = (int(v) for v in proc.stdout.split())
+    if code != 0:
+        raise SystemExit(f"dltui run failed: {proc.stderr.strip()}")
+    return maxrss_kb / 1024
 
 
 # --- driver ---------------------------------------------------------------------------
