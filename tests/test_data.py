@@ -272,9 +272,10 @@ def test_mnist_reads_like_torchvision(tmp_path):
         assert torch.equal(x, ref.data.unsqueeze(1)) and torch.equal(y, ref.targets)
 
 
-def test_reading_images_needs_neither_torchvision_nor_sympy(tmp_path):
-    """Files present: no torchvision import (~170 MB RSS); checking the model fits the data
-    does not pull in sympy through meta-device shape probes (~155 MB, ~1 s)."""
+def test_reading_images_needs_neither_torchvision_nor_sklearn_nor_sympy(tmp_path):
+    """Files present: no torchvision import (~170 MB RSS); digits come from assets/, not
+    through scikit-learn (~80 MB, ~0.8 s); checking the model fits the data does not pull in
+    sympy through meta-device shape probes (~155 MB, ~1 s)."""
     import subprocess
     import sys
 
@@ -284,10 +285,23 @@ def test_reading_images_needs_neither_torchvision_nor_sympy(tmp_path):
         "from dltui import data\n"
         "from dltui.config import make_config\n"
         f"data.load(make_config(dataset='mnist', model='cnn', data_dir={str(tmp_path / 'tv')!r}))\n"
-        "print('LOADED', sorted(m for m in ('torchvision', 'sympy') if m in sys.modules))\n"
+        "data.load(make_config(dataset='digits', model='mlp'))\n"
+        "print('LOADED', sorted(m for m in ('torchvision', 'sklearn', 'sympy') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "LOADED []" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_shipped_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    ref = load_digits()
+    d = load(dataset="digits", seed=0)
+    x, y = torch.cat([d.x_train, d.x_test]), torch.cat([d.y_train, d.y_test])
+    tr, te = datasets.split_indices(len(ref.target), 0)
+    order = torch.cat([tr, te])
+    assert torch.equal(x, torch.from_numpy(ref.images).to(torch.uint8)[order].unsqueeze(1))
+    assert torch.equal(y, torch.from_numpy(ref.target).long()[order])
 
 
 def test_cifar_batches_load(tmp_path):

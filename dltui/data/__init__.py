@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from dltui.config import TrainConfig
 
 TASKS = ("classification", "binary", "regression", "sequence")
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # data dltui ships, each with its provenance
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dltui.data import Data, DatasetSpec, Recommended, split_indices
+from dltui.data import ASSETS, Data, DatasetSpec, Recommended, split_indices
 from dltui.errors import DataError
 
 if TYPE_CHECKING:
     from dltui.config import TrainConfig
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets" / "names"
+NAMES_DIR = ASSETS / "names"
 VOCAB = 128  # ASCII, as in the classic name classifier
 MAX_LEN = 20  # the longest surname in the set has 20 characters
 LANGUAGES = (  # one file per language in assets/names
@@ -57,7 +56,7 @@ def _load(cfg: TrainConfig) -> Data:
     langs = NAMES.classes
     rows, labels = [], []
     for label, lang in enumerate(langs):
-        path = ASSETS / f"{lang}.txt"
+        path = NAMES_DIR / f"{lang}.txt"
         try:
             words = path.read_text(encoding="utf-8").split("\n")
         except (OSError, UnicodeDecodeError) as exc:

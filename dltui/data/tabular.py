@@ -1,10 +1,11 @@
-"""Datasets generated here or shipped by scikit-learn: they work on any machine, offline."""
+"""Datasets generated here, shipped in assets/ (digits) or by scikit-learn (breast-cancer):
+they work on any machine, offline."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dltui.data import Data, DatasetSpec, Recommended, split_indices, standardise
+from dltui.data import ASSETS, Data, DatasetSpec, Recommended, split_indices, standardise
 
 if TYPE_CHECKING:
     from dltui.config import TrainConfig
@@ -22,13 +23,16 @@ def _split(spec: DatasetSpec, x, y, seed: int, standardize: bool, **kw) -> Data:
     return Data(spec, x_tr.contiguous(), y[tr].contiguous(), x_te.contiguous(), y[te].contiguous(), **kw)
 
 
-def _digits(cfg: TrainConfig) -> Data:
-    import torch
-    from sklearn.datasets import load_digits
+DIGITS_FILE = ASSETS / "digits" / "digits.csv.gz"  # scikit-learn's copy; see its README
 
-    d = load_digits()
-    x = torch.from_numpy(d.images).to(torch.uint8).unsqueeze(1)  # (N, 1, 8, 8), values 0..16
-    y = torch.from_numpy(d.target).long()
+
+def _digits(cfg: TrainConfig) -> Data:
+    import numpy as np
+    import torch
+
+    table = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.uint8)  # 64 pixels (0..16), label
+    x = torch.from_numpy(table[:, :64].reshape(-1, 1, 8, 8).copy())  # (N, 1, 8, 8)
+    y = torch.from_numpy(table[:, 64].astype(np.int64))
     # mean/std of the 0..1-scaled pixels over the whole set (a fixed constant, like MNIST's)
     return _split(DIGITS, x, y, cfg.seed, False, scale=1 / 16, mean=(0.3054,), std=(0.3820,))
 
@@ -94,7 +98,7 @@ DIGITS = DatasetSpec(
     classes=tuple(str(i) for i in range(10)),
     train_size=1438,
     test_size=359,
-    source="scikit-learn (ships with the package)",
+    source="UCI optical digits via scikit-learn, shipped in assets/digits (CC BY 4.0)",
     description="8x8 handwritten digits, 1,797 images: the offline default",
     recommended=Recommended("mlp", 30, 32, 1e-3, "adam"),
     loader=_digits,
