@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress events per second
 SAMPLE_SIZE = 48  # test items the prediction sampler gets each epoch
-EVAL_BATCH = 2048  # on CUDA; on the CPU larger batches only add peak memory (cnn: +100 MB at 2048)
-CPU_EVAL_BATCH = 512
+EVAL_BATCH = 2048
+# on the CPU, convolutions' activations make big batches cost peak memory (cnn: +100 MB at
+# 2048) for no speed; dense models gain from them (softmax, 2k test rows: 2.2 -> 1.6 ms)
+CPU_CONV_EVAL_BATCH = 512
 
 
 def default_threads() -> int:
@@ -89,6 +91,19 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
         return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kw)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
         return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **kw)
+
+
+def grad_clearer(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """``optimizer.zero_grad(set_to_none=True)`` without its wrappers (a profiler range and
+    a torch._dynamo "disable" guard): 0.2 us instead of 7.7 us per step, ~2.5 % of a
+    softmax step on the CPU."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+
+    def clear() -> None:
+        for p in params:
+            p.grad = None
+
+    return clear
 
 
 class Task:
@@ -152,7 +167,8 @@ def evaluate(
 
     model.eval()
     outs = []
-    step = EVAL_BATCH if x.device.type == "cuda" else CPU_EVAL_BATCH
+    conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    step = CPU_CONV_EVAL_BATCH if conv and x.device.type == "cpu" else EVAL_BATCH
     with torch.inference_mode(), torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         for s in range(0, len(x), step):
             outs.append(model(transform(x[s : s + step])))
@@ -352,6 +368,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
     if cfg.compile and cuda:
         _warm_up(model, optimizer, task, transform, x_train, y_train, bs, amp)
     # per-step sizes weight the per-step mean losses into the epoch's mean
+    clear_grads = grad_clearer(optimizer)
     sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float64, device=device)
     total_steps = (cfg.epochs - start_epoch) * steps
     done_steps = 0
@@ -374,7 +391,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
             else:
                 out = model(xb)
             loss = task.loss(out, yb)
-            optimizer.zero_grad(set_to_none=True)
+            clear_grads()
             loss.backward()
             optimizer.step()
             loss = loss.detach()
