@@ -134,6 +134,33 @@ def test_divergence_stops_with_exit_3_and_keeps_finished_epochs(tmp_path):
     assert json.loads((out / "summary.json").read_text())["status"] == "failed"
 
 
+def test_disk_full_mid_run_is_one_line_and_keeps_earlier_epochs(tmp_path, monkeypatch):
+    """Run files are written on a writer thread; its failure still ends the run in one line
+    (exit 2) and the epochs written before it stay readable."""
+    import errno
+
+    from dltui.engine import rundir
+
+    real, calls = rundir.save_checkpoint, []
+
+    def full_on_third(run_dir, state):
+        calls.append(state["epoch"])
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "model.pt"))
+        real(run_dir, state)
+
+    monkeypatch.setattr(rundir, "save_checkpoint", full_on_third)
+    out = tmp_path / "full"
+    result = cli("run", "--epochs", "6", "--out", str(out))
+    assert result.exit_code == 2, result.output
+    line = one_line_error(result)
+    assert "cannot write epoch 3's files" in line and "No space left on device" in line
+    assert calls == [1, 2, 3]  # nothing after the failed write was attempted
+    assert load_checkpoint(out)["epoch"] == 2
+    assert [r["epoch"] for r in rows(out)] == ["1", "2", "3"]  # metrics may lead model.pt by one row
+    assert json.loads((out / "summary.json").read_text())["status"] == "failed"
+
+
 # --- checkpoints ------------------------------------------------------------------------------
 
 

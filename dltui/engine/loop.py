@@ -374,86 +374,102 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
     done_steps = 0
     model.train()
 
-    for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen, device=device)
-        y_perm = y_train.index_select(0, perm)
-        # values stay on the device, one tensor per step, until an event is due
-        losses: list[torch.Tensor] = []
-        outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
-        next_event = time.monotonic() + PROGRESS_INTERVAL_S
-        last_step, last_t = 0, t0
-        for i, (idx, yb) in enumerate(zip(perm.split(bs), y_perm.split(bs), strict=True)):
-            xb = gather(idx)
-            if amp:
-                with torch.autocast(device.type, torch.bfloat16):
-                    out = model(xb).float()
-            else:
-                out = model(xb)
-            loss = task.loss(out, yb)
-            clear_grads()
-            loss.backward()
-            optimizer.step()
-            loss = loss.detach()
-            losses.append(loss)
+    writer = rundir.Writer()  # the run's files are written beside training, in order
+    try:
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=gen, device=device)
+            y_perm = y_train.index_select(0, perm)
+            # values stay on the device, one tensor per step, until an event is due
+            losses: list[torch.Tensor] = []
+            outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
+            next_event = time.monotonic() + PROGRESS_INTERVAL_S
+            last_step, last_t = 0, t0
+            for i, (idx, yb) in enumerate(zip(perm.split(bs), y_perm.split(bs), strict=True)):
+                xb = gather(idx)
+                if amp:
+                    with torch.autocast(device.type, torch.bfloat16):
+                        out = model(xb).float()
+                else:
+                    out = model(xb)
+                loss = task.loss(out, yb)
+                clear_grads()
+                loss.backward()
+                optimizer.step()
+                loss = loss.detach()
+                losses.append(loss)
+                if task.has_accuracy:
+                    outputs.append(out.detach())
+                if stop():
+                    raise _Stopped
+                if time.monotonic() >= next_event:
+                    window = torch.stack(losses[last_step:])
+                    mean = float(window.double().mean())
+                    if not math.isfinite(mean):
+                        _diverged(epoch, window, last_step)
+                    now = time.perf_counter()
+                    done_steps += i + 1 - last_step
+                    rate = (i + 1 - last_step) * bs / max(now - last_t, 1e-9)
+                    per_step = (state["train_s"] + now - t0) / max(done_steps, 1)
+                    eta = per_step * (total_steps - done_steps)
+                    emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, eta))
+                    last_step, last_t = i + 1, now
+                    next_event = time.monotonic() + PROGRESS_INTERVAL_S
+            done_steps += steps - last_step
+            loss_vec = torch.stack(losses)
+            train_loss = float((loss_vec.double() * sizes).sum()) / n
+            if not math.isfinite(train_loss):
+                _diverged(epoch, loss_vec, 0)
+            train_acc = None
             if task.has_accuracy:
-                outputs.append(out.detach())
-            if stop():
-                raise _Stopped
-            if time.monotonic() >= next_event:
-                window = torch.stack(losses[last_step:])
-                mean = float(window.double().mean())
-                if not math.isfinite(mean):
-                    _diverged(epoch, window, last_step)
-                now = time.perf_counter()
-                done_steps += i + 1 - last_step
-                rate = (i + 1 - last_step) * bs / max(now - last_t, 1e-9)
-                per_step = (state["train_s"] + now - t0) / max(done_steps, 1)
-                eta = per_step * (total_steps - done_steps)
-                emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, eta))
-                last_step, last_t = i + 1, now
-                next_event = time.monotonic() + PROGRESS_INTERVAL_S
-        done_steps += steps - last_step
-        loss_vec = torch.stack(losses)
-        train_loss = float((loss_vec.double() * sizes).sum()) / n
-        if not math.isfinite(train_loss):
-            _diverged(epoch, loss_vec, 0)
-        train_acc = None
-        if task.has_accuracy:
-            train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / n
-        train_s = time.perf_counter() - t0
-        ev = evaluate(model, data, x_test, y_test, task, transform, amp)
-        seconds = time.perf_counter() - t0
-        state["samples"] += n
-        state["train_s"] += train_s
-        ended = EpochEnded(
-            epoch,
-            cfg.epochs,
-            train_loss,
-            train_acc,
-            ev.loss,
-            ev.acc,
-            optimizer.param_groups[0]["lr"],
-            seconds,
-            n / train_s,
-            linear_fit(getattr(model, "_orig_mod", model), data),
-        )
-        row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
-        state["history"].append(row)
-        state["last"] = ended
-        metrics.append(row)
-        rundir.save_checkpoint(
-            run_dir,
-            {
-                "model": getattr(model, "_orig_mod", model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "config": cfg.to_dict(),
-                "epoch": epoch,
-                "rng": gen.get_state() if not cuda else None,
-                "history": list(state["history"]),
-            },
-        )
-        if ev.confusion is not None:
-            rundir.write_confusion(run_dir, data.classes, ev.confusion)
-        emit(ended)
-        emit(EvaluationReady(epoch, ev.confusion, data.y_test, ev.y_pred, ev.confidence, sample))
+                train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / n
+            train_s = time.perf_counter() - t0
+            ev = evaluate(model, data, x_test, y_test, task, transform, amp)
+            seconds = time.perf_counter() - t0
+            state["samples"] += n
+            state["train_s"] += train_s
+            ended = EpochEnded(
+                epoch,
+                cfg.epochs,
+                train_loss,
+                train_acc,
+                ev.loss,
+                ev.acc,
+                optimizer.param_groups[0]["lr"],
+                seconds,
+                n / train_s,
+                linear_fit(getattr(model, "_orig_mod", model), data),
+            )
+            row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
+            state["history"].append(row)
+            state["last"] = ended
+            checkpoint_state = rundir.host_copy(
+                {
+                    "model": getattr(model, "_orig_mod", model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "config": cfg.to_dict(),
+                    "epoch": epoch,
+                    "rng": gen.get_state() if not cuda else None,
+                    "history": list(state["history"]),
+                }
+            )
+
+            def write_epoch(row=row, ckpt=checkpoint_state, confusion=ev.confusion) -> None:
+                try:
+                    metrics.append(row)  # first: metrics may run one row ahead of model.pt, never behind
+                    rundir.save_checkpoint(run_dir, ckpt)
+                    if confusion is not None:
+                        rundir.write_confusion(run_dir, data.classes, confusion)
+                except OSError as exc:  # disk full, directory removed, ...
+                    raise CheckpointError(
+                        f"cannot write epoch {row['epoch']}'s files to {run_dir} "
+                        f"({exc.strerror or exc}); earlier epochs are on disk"
+                    ) from None
+
+            writer.submit(write_epoch)
+            emit(ended)
+            emit(EvaluationReady(epoch, ev.confusion, data.y_test, ev.y_pred, ev.confidence, sample))
+    finally:
+        failed = writer.close()  # every epoch's files are on disk before train() reports
+    if failed is not None:
+        raise failed

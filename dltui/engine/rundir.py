@@ -2,7 +2,8 @@
 
 Every file but metrics.csv is replaced atomically (temporary file + os.replace), and
 metrics.csv gets one flushed, fsynced row per epoch, so killing the process at any
-moment leaves readable files holding every completed epoch.
+moment leaves readable files holding every completed epoch (but the one being written).
+During training the files are written by a :class:`Writer` thread, in order.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import csv
 import io
 import json
 import os
+import queue
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +43,62 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class Writer:
+    """Runs file writes on a thread of its own, in the order they were submitted, so the
+    training thread never waits on the disk: each epoch's fsyncs cost ~3 ms here (7 % of
+    a softmax epoch on 8k images) and far more on a network file system. At most ``depth``
+    epochs' writes wait; beyond that, training waits for the disk. A write that fails stops
+    the later ones and is raised in the training thread by the next submit() or by close().
+    """
+
+    def __init__(self, depth: int = 2):
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="dltui-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None:
+                try:
+                    job()
+                except BaseException as exc:  # handed to the training thread
+                    self._error = exc
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def close(self) -> BaseException | None:
+        """Wait for every submitted write; return the first failure, if any."""
+        self._jobs.put(None)
+        self._thread.join()
+        error, self._error = self._error, None
+        return error
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def host_copy(obj: Any) -> Any:
+    """``obj`` (a state dict, nested dicts and lists) with every tensor copied to the CPU, so
+    a writer thread can serialise it while training goes on changing the originals."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        out = type(obj)((k, host_copy(v)) for k, v in obj.items())
+        if hasattr(obj, "_metadata"):  # a module state_dict's per-module versions
+            out._metadata = obj._metadata  # type: ignore[attr-defined]
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(host_copy(v) for v in obj)
+    return obj
 
 
 def new_run_dir(cfg: TrainConfig, root: str = "runs") -> Path:
