@@ -1,12 +1,15 @@
 """Epoch time of dltui against the loop people already write, and against the limit.
 
 usage: python tests/benchmarks/train_speed.py [--device cpu|cuda] [--amp] [--data-dir DIR]
-       [--epochs N] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T] [--rss-model cnn]
+       [--epochs N] [--rounds R] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T]
+       [--rss-model cnn]
        python tests/benchmarks/train_speed.py --generate DIR   # only write the generated root
 
 Three loops, same data, model, seed, batch size and optimizer (SGD, lr 0.01, momentum 0.9),
-each timed per epoch *including its evaluation on the test split*; the first epoch is a
-warm-up and the median of the rest is reported:
+each timed per epoch *including its evaluation on the test split*; the first epoch of each
+run is a warm-up and the median of the rest is reported. dltui and bare run alternately
+(--rounds, default 2) and their timed epochs are pooled, so a busy spell on a shared
+machine does not land on one loop only:
 
 1. reference: torchvision.datasets.MNIST with Compose([ToTensor(), Normalize(...)]), a
    DataLoader(batch_size, shuffle=True) (num_workers=0, as the lessons write it),
@@ -261,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--data-dir", help="a torchvision-layout MNIST root (e.g. from shared/tools/mnist_root.py)")
-    p.add_argument("--epochs", type=int, default=6, help="1 warm-up + the timed epochs (median)")
+    p.add_argument("--epochs", type=int, default=4, help="per run: 1 warm-up + the timed epochs")
+    p.add_argument(
+        "--rounds", type=int, default=2, help="dltui and bare run alternately this many times; epochs pooled"
+    )
     p.add_argument("--models", default="softmax,mlp,cnn")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, help="torch threads for all loops (default: dltui's policy)")
@@ -296,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             f"data: {source}, {n_train} train / {n_test} test; device: {where}; torch {torch.__version__}; "
             f"threads {threads}; batch {args.batch_size}; SGD lr {LR} momentum {MOMENTUM}; "
             f"{'bf16 autocast (dltui, bare); ' if args.amp else ''}"
-            f"median of {max(args.epochs - 1, 1)} epochs after 1 warm-up"
+            f"medians of {max(args.epochs - 1, 1)} epochs after 1 warm-up (dltui and bare: "
+            f"{args.rounds} alternating runs, {args.rounds * max(args.epochs - 1, 1)} epochs pooled)"
         )
         print(
             "epoch times include evaluation on the test split for all three loops "
@@ -306,15 +313,19 @@ def main(argv: list[str] | None = None) -> int:
         for name in models:
             torch.set_num_threads(threads)
             ref, ref_acc = run_reference(root, name, args.epochs, args.batch_size, device)
-            out = str(Path(tmp) / f"run-{name}")
-            dl, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out, args.amp)
-            torch.set_num_threads(threads)
-            bare, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device, args.amp)
-            r, d, b = _median(ref), _median(dl), _median(bare)
+            dl, bare = [], []  # timed epochs, pooled over rounds that alternate the two loops
+            for k in range(args.rounds):
+                out = str(Path(tmp) / f"run-{name}-{k}")
+                times, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out, args.amp)
+                dl += times[1:] if len(times) > 1 else times
+                torch.set_num_threads(threads)
+                times, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device, args.amp)
+                bare += times[1:] if len(times) > 1 else times
+            r, d, b = _median(ref), statistics.median(dl), statistics.median(bare)
             rows.append((name, r, d, b, ref_acc, dl_acc, bare_acc))
             print(
-                f"  {name}: reference {[round(t, 3) for t in ref]}  dltui {[round(t, 3) for t in dl]}  "
-                f"bare {[round(t, 3) for t in bare]}",
+                f"  {name}: reference (first: warm-up) {[round(t, 3) for t in ref]}  "
+                f"dltui timed {[round(t, 3) for t in dl]}  bare timed {[round(t, 3) for t in bare]}",
                 flush=True,
             )
         rss = None
