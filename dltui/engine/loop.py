@@ -367,8 +367,8 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
     amp = cfg.amp and cuda
     if cfg.compile and cuda:
         _warm_up(model, optimizer, task, transform, x_train, y_train, bs, amp)
-    # per-step sizes weight the per-step mean losses into the epoch's mean
     clear_grads = grad_clearer(optimizer)
+    # per-step sizes weight the per-step mean losses into the epoch's mean
     sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float64, device=device)
     total_steps = (cfg.epochs - start_epoch) * steps
     done_steps = 0
