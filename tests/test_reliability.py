@@ -158,7 +158,53 @@ def test_disk_full_mid_run_is_one_line_and_keeps_earlier_epochs(tmp_path, monkey
     assert calls == [1, 2, 3]  # nothing after the failed write was attempted
     assert load_checkpoint(out)["epoch"] == 2
     assert [r["epoch"] for r in rows(out)] == ["1", "2", "3"]  # metrics may lead model.pt by one row
-    assert json.loads((out / "summary.json").read_text())["status"] == "failed"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["epochs_done"] == 2  # what is on disk
+
+
+def test_a_failed_write_is_reported_even_when_the_run_stops(tmp_path, monkeypatch):
+    """Stop requested after a write failed: the run fails on the write, not 'stopped'."""
+    from helpers import run_events
+
+    from dltui.config import make_config
+    from dltui.engine import RunFailed
+    from dltui.engine import rundir as rd
+
+    real, failed = rd.save_checkpoint, []
+
+    def fail_second(run_dir, state):
+        if state["epoch"] == 2:
+            failed.append(True)
+            raise OSError(28, "No space left on device")
+        real(run_dir, state)
+
+    monkeypatch.setattr(rd, "save_checkpoint", fail_second)
+    cfg = make_config(epochs=20, out=str(tmp_path / "r"))
+    result, _ = run_events(cfg, should_stop=lambda: bool(failed))
+    assert isinstance(result, RunFailed) and result.exit_code == 2, result
+    assert "cannot write epoch 2's files" in result.message
+    assert result.summary.epochs_done == 1 and load_checkpoint(tmp_path / "r")["epoch"] == 1
+
+
+def test_writer_runs_nothing_after_a_failure():
+    from dltui.engine.rundir import Writer
+
+    ran: list[int] = []
+
+    def job(i: int):
+        def run() -> None:
+            ran.append(i)
+            if i == 1:
+                raise OSError("disk full")
+
+        return run
+
+    w = Writer()
+    w.submit(job(1))
+    w.submit(job(2))  # may or may not see the failure yet; it must not run either way
+    failure = w.close()
+    assert ran == [1]
+    assert isinstance(failure, OSError)
 
 
 # --- checkpoints ------------------------------------------------------------------------------

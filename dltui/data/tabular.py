@@ -30,7 +30,13 @@ def _digits(cfg: TrainConfig) -> Data:
     import numpy as np
     import torch
 
-    table = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.uint8)  # 64 pixels (0..16), label
+    if DIGITS_FILE.is_file():
+        table = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.uint8)  # 64 pixels (0..16), label
+    else:  # an install without assets/ (a wheel): the same file, through scikit-learn
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        table = np.column_stack([d.data, d.target]).astype(np.uint8)
     x = torch.from_numpy(table[:, :64].reshape(-1, 1, 8, 8).copy())  # (N, 1, 8, 8)
     y = torch.from_numpy(table[:, 64].astype(np.int64))
     # mean/std of the 0..1-scaled pixels over the whole set (a fixed constant, like MNIST's)

@@ -204,6 +204,14 @@ class _Stopped(Exception):
     pass
 
 
+class _WriteFailed(CheckpointError):
+    """An epoch's files could not be written; that epoch and later ones are not on disk."""
+
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch
+
+
 def _diverged(epoch: int, window: torch.Tensor, first_step: int) -> None:
     """Raise Diverged for the first non-finite loss in ``window`` (steps from ``first_step``)."""
     import torch
@@ -214,14 +222,17 @@ def _diverged(epoch: int, window: torch.Tensor, first_step: int) -> None:
     raise Diverged(epoch, first_step + i + 1, float(window[i]))
 
 
-def _warm_up(model, optimizer, task: Task, transform, x: torch.Tensor, y: torch.Tensor, bs: int, amp: bool) -> None:
+def _warm_up(
+    model, optimizer, task: Task, gather, transform, x: torch.Tensor, y: torch.Tensor, bs: int, amp: bool
+) -> None:
     """Compile the training and evaluation graphs before any epoch is timed. Gradients are
     computed and dropped; no optimizer step runs, so the weights are untouched."""
     import torch
 
     model.train()
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
-        out = model(transform(x[:bs]))
+        # the training input as the loop builds it: same strides, so the graph is reused
+        out = model(gather(torch.arange(min(bs, len(x)), device=x.device)))
     task.loss(out.float(), y[:bs]).backward()
     optimizer.zero_grad(set_to_none=True)
     model.eval()
@@ -294,6 +305,10 @@ def train(
     except _Stopped:
         return finish(RunStopped(summary()), "stopped")
     except DltuiError as exc:
+        if isinstance(exc, _WriteFailed):  # epochs from the failed one on exist only in memory
+            history[:] = [h for h in history if h["epoch"] < exc.epoch]
+            if state["last"] is not None and state["last"].epoch >= exc.epoch:
+                state["last"] = None
         return finish(RunFailed(str(exc), exc.exit_code, summary()), "failed")
     except BaseException as exc:
         finish(RunFailed(f"internal error: {type(exc).__name__}: {exc}", 1, summary()), "failed")
@@ -366,7 +381,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
 
     amp = cfg.amp and cuda
     if cfg.compile and cuda:
-        _warm_up(model, optimizer, task, transform, x_train, y_train, bs, amp)
+        _warm_up(model, optimizer, task, gather, transform, x_train, y_train, bs, amp)
     clear_grads = grad_clearer(optimizer)
     # per-step sizes weight the per-step mean losses into the epoch's mean
     sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float64, device=device)
@@ -403,6 +418,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
                 if stop():
                     raise _Stopped
                 if time.monotonic() >= next_event:
+                    writer.check()
                     window = torch.stack(losses[last_step:])
                     mean = float(window.double().mean())
                     if not math.isfinite(mean):
@@ -461,9 +477,10 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
                     if confusion is not None:
                         rundir.write_confusion(run_dir, data.classes, confusion)
                 except OSError as exc:  # disk full, directory removed, ...
-                    raise CheckpointError(
+                    raise _WriteFailed(
                         f"cannot write epoch {row['epoch']}'s files to {run_dir} "
-                        f"({exc.strerror or exc}); earlier epochs are on disk"
+                        f"({exc.strerror or exc}); earlier epochs are on disk",
+                        row["epoch"],
                     ) from None
 
             writer.submit(write_epoch)
@@ -471,5 +488,5 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
             emit(EvaluationReady(epoch, ev.confusion, data.y_test, ev.y_pred, ev.confidence, sample))
     finally:
         failed = writer.close()  # every epoch's files are on disk before train() reports
-    if failed is not None:
-        raise failed
+        if failed is not None:  # even when stopping or diverging: a lost write is what to report
+            raise failed

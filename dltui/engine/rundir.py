@@ -2,8 +2,8 @@
 
 Every file but metrics.csv is replaced atomically (temporary file + os.replace), and
 metrics.csv gets one flushed, fsynced row per epoch, so killing the process at any
-moment leaves readable files holding every completed epoch (but the one being written).
-During training the files are written by a :class:`Writer` thread, in order.
+moment leaves readable files. During training a :class:`Writer` thread writes them, in
+order, a few milliseconds after each epoch; a kill can cost at most the last two epochs.
 """
 
 from __future__ import annotations
@@ -48,40 +48,42 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 class Writer:
     """Runs file writes on a thread of its own, in the order they were submitted, so the
     training thread never waits on the disk: each epoch's fsyncs cost ~3 ms here (7 % of
-    a softmax epoch on 8k images) and far more on a network file system. At most ``depth``
-    epochs' writes wait; beyond that, training waits for the disk. A write that fails stops
-    the later ones and is raised in the training thread by the next submit() or by close().
+    a softmax epoch on 8k images) and far more on a network file system. One epoch's writes
+    may wait while another is written; beyond that, training waits for the disk. After a
+    write fails no later write runs, and the failure is raised in the training thread by
+    check(), submit() or close().
     """
 
-    def __init__(self, depth: int = 2):
+    def __init__(self, depth: int = 1):
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
+        self._failed: BaseException | None = None  # sticky: set once, by the writer thread
+        self._reported = False
         self._thread = threading.Thread(target=self._work, name="dltui-writer", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if self._error is None:
+            if self._failed is None:
                 try:
                     job()
                 except BaseException as exc:  # handed to the training thread
-                    self._error = exc
+                    self._failed = exc
+
+    def check(self) -> None:
+        """Raise the failure of an earlier write (once)."""
+        if self._failed is not None and not self._reported:
+            self._reported = True
+            raise self._failed
 
     def submit(self, job: Callable[[], None]) -> None:
-        self._raise()
+        self.check()
         self._jobs.put(job)
 
     def close(self) -> BaseException | None:
-        """Wait for every submitted write; return the first failure, if any."""
+        """Wait for every submitted write; return a failure not yet raised, if any."""
         self._jobs.put(None)
         self._thread.join()
-        error, self._error = self._error, None
-        return error
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        return None if self._reported else self._failed
 
 
 def host_copy(obj: Any) -> Any:
