@@ -50,7 +50,7 @@ def test_forward_shape(dataset, model):
     assert out.shape == (3, spec.num_outputs)
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
-    # the meta-device count the CLI shows is the real model's count
+    # the count the CLI and the app show is the real model's count
     assert param_count(model, spec) == count_params(net) > 0
 
 

@@ -28,31 +28,30 @@ class ModelSpec:
             return f"{self.name} is for {' / '.join(self.tasks)}, {spec.name} is {spec.task}"
         if spec.kind not in self.kinds:
             return f"{self.name} takes {' / '.join(self.kinds)} input, {spec.name} is {spec.kind}"
-        return _shape_error(self, spec)
+        return _probe(self, spec)[0]
 
 
-@functools.cache  # specs are frozen; the app asks on every keystroke, the probe takes ~2 ms
-def _shape_error(model: ModelSpec, spec: DatasetSpec) -> str | None:
-    try:
-        probe(model.builder, spec)
-    except (RuntimeError, ValueError) as exc:
-        if spec.kind == "image":
-            h, w = spec.input_shape[1:]
-            return f"{model.name} needs larger images than {h}x{w}"
-        return str(exc).splitlines()[0]
-    return None
-
-
-def probe(builder: Callable[[DatasetSpec], nn.Module], spec: DatasetSpec) -> None:
-    """Build the model and run a 2-sample forward pass on the CPU (every model here builds
-    and runs in under 10 ms). Not on the meta device: that path imports sympy, ~155 MB of
-    RSS and ~1 s. The global RNG is left as it was, so probing never shifts a seeded run."""
+@functools.cache  # specs are frozen; the app asks on every keystroke, a probe takes ~2 ms
+def _probe(model: ModelSpec, spec: DatasetSpec) -> tuple[str | None, int]:
+    """Build ``model`` for ``spec`` once, on the CPU, and for fixed-size inputs run a
+    2-sample forward pass (every model here builds and runs in under 10 ms). Not on the
+    meta device: that path imports sympy, ~155 MB of RSS and ~1 s. The global RNG is left
+    as it was, so probing never shifts a seeded run. Returns (why it cannot train on
+    ``spec`` or None, its parameter count)."""
     import torch
 
-    if spec.kind == "sequence":
-        return  # recurrent models accept any length
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
-        builder(spec).eval()(torch.zeros(2, *spec.input_shape))
+    with torch.random.fork_rng(devices=[]):
+        try:
+            net = model.builder(spec)
+            if spec.kind != "sequence":  # recurrent models accept any length
+                with torch.inference_mode():
+                    net.eval()(torch.zeros(2, *spec.input_shape))
+        except (RuntimeError, ValueError) as exc:
+            if spec.kind == "image":
+                h, w = spec.input_shape[1:]
+                return f"{model.name} needs larger images than {h}x{w}", 0
+            return str(exc).splitlines()[0], 0
+    return None, count_params(net)
 
 
 def compatible_models(spec: DatasetSpec) -> list[str]:
@@ -84,10 +83,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def param_count(name: str, spec: DatasetSpec) -> int:
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        return count_params(MODELS[name].builder(spec))
+    """Parameters of model ``name`` built for ``spec`` (a pair that fits)."""
+    return _probe(MODELS[name], spec)[1]
 
 
 def _registry() -> dict[str, ModelSpec]:
