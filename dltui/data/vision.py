@@ -105,11 +105,13 @@ def _read_idx(path: Path, ndim: int) -> torch.Tensor:
 
 
 def _read_mnist(where: Path) -> list[torch.Tensor]:
-    tensors = []
-    for split in ("train", "t10k"):
-        x = _read_idx(where / f"{split}-images-idx3-ubyte", 3).unsqueeze(1)  # -> (N, 1, H, W)
-        tensors += [x, _read_idx(where / f"{split}-labels-idx1-ubyte", 1).long()]
-    return tensors
+    x_train, y_train, x_test, y_test = (where / name for name in MNIST_FILES)
+    return [  # images -> (N, 1, H, W)
+        _read_idx(x_train, 3).unsqueeze(1),
+        _read_idx(y_train, 1).long(),
+        _read_idx(x_test, 3).unsqueeze(1),
+        _read_idx(y_test, 1).long(),
+    ]
 
 
 # what a CIFAR-10 batch (a pickled dict of numpy arrays) may name; "numpy.core" is numpy 1's
@@ -155,8 +157,8 @@ def _read_cifar_batches(paths: list[Path]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _read_cifar(where: Path) -> list[torch.Tensor]:
-    train = _read_cifar_batches([where / f"data_batch_{i}" for i in range(1, 6)])
-    return [*train, *_read_cifar_batches([where / "test_batch"])]
+    *train, test, _meta = (where / name for name in CIFAR_FILES)
+    return [*_read_cifar_batches(train), *_read_cifar_batches([test])]
 
 
 _READERS = {"MNIST": _read_mnist, "FashionMNIST": _read_mnist, "KMNIST": _read_mnist, "CIFAR10": _read_cifar}
