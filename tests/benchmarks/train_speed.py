@@ -255,9 +255,9 @@ def peak_rss_mb(root: str, model_name: str, epochs: int, device: torch.device, o
 # --- driver ---------------------------------------------------------------------------
 
 
-def _median(times: list[float]) -> float:
-    timed = times[1:] or times
-    return statistics.median(timed)
+def _timed(times: list[float]) -> list[float]:
+    """The epochs after the warm-up (all of them when there is only one)."""
+    return times[1:] or times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,11 +317,11 @@ def main(argv: list[str] | None = None) -> int:
             for k in range(args.rounds):
                 out = str(Path(tmp) / f"run-{name}-{k}")
                 times, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out, args.amp)
-                dl += times[1:] if len(times) > 1 else times
+                dl += _timed(times)
                 torch.set_num_threads(threads)
                 times, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device, args.amp)
-                bare += times[1:] if len(times) > 1 else times
-            r, d, b = _median(ref), statistics.median(dl), statistics.median(bare)
+                bare += _timed(times)
+            r, d, b = statistics.median(_timed(ref)), statistics.median(dl), statistics.median(bare)
             rows.append((name, r, d, b, ref_acc, dl_acc, bare_acc))
             print(
                 f"  {name}: reference (first: warm-up) {[round(t, 3) for t in ref]}  "
