@@ -51,6 +51,15 @@ def image_size(shape: Sequence[int], width: int) -> tuple[int, int]:
     return width, (height + height % 2) // 2
 
 
+def image_rgb(pixels: Any, scale: float = 1.0) -> np.ndarray:
+    """An image of stored values as (H, W, 3) uint8 RGB at its own resolution: what an
+    image protocol (Kitty graphics, Sixel) is given to draw real pixels."""
+    img = _to_hwc(pixels, scale)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return (img[..., :3] * 255).round().astype(np.uint8)
+
+
 def image_text(pixels: Any, scale: float = 1.0, width: int | None = None) -> Text:
     """Draw an image as half blocks: each character is two pixels, the upper as foreground
     and the lower as background, so it works in any terminal with colour (no image

@@ -3,6 +3,8 @@ written here (no network)."""
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 import torch
@@ -195,11 +197,11 @@ def test_names():
     d = load(dataset="names")
     spec = DATASETS["names"]
     assert len(spec.classes) == 17 and spec.classes[0] == "Arabic" and "Vietnamese" in spec.classes
-    assert len(d.x_train) + len(d.x_test) == 19807  # every non-empty line of assets/names/*.txt
+    assert len(d.x_train) + len(d.x_test) == 19807  # every non-empty line of the shipped names/*.txt
     assert len(d.x_test) == round(0.2 * 19807)
     assert d.x_train.dtype == torch.int64 and d.x_train.shape[1] == 20
     x = torch.cat([d.x_train, d.x_test])
-    assert int(x.min()) == 0 and int(x.max()) < spec.vocab_size == 128
+    assert int(x.min()) == 0 and int(x.max()) < spec.vocab_size == names.VOCAB == 128 + len(names.LETTERS)
     # left-aligned: no token after the first padding 0, and every name has a first character
     nonzero = x != 0
     assert bool(nonzero[:, 0].all())
@@ -215,18 +217,71 @@ def test_spec_sizes_match_loaded_data(name):
 
 
 def test_names_decode_and_accents():
-    assert names.to_ascii("Ślusarczyk") == "Slusarczyk"
-    assert names.decode(names.encode("Ślusarczyk")) == "Slusarczyk"
-    assert names.encode("Abbà")[:5] == [ord("A"), ord("b"), ord("b"), ord("a"), 0]
+    assert names.decode(names.encode("Ślusarczyk")) == "Ślusarczyk"
+    assert names.decode(names.encode("Groß")) == "Groß"
+    assert names.encode("Abbà")[:5] == [ord("A"), ord("b"), ord("b"), 128 + names.LETTERS.index("à"), 0]
+    assert names.encode("Abbà") == names.encode(unicodedata.normalize("NFD", "Abbà"))  # decomposed input
+    assert names.decode(names.encode("Dvořák")) == "Dvorák"  # ř is in no shipped name: its base letter
     assert len(names.encode("x" * 30)) == 20
     d = load(dataset="names")
     x, y = torch.cat([d.x_train, d.x_test]), torch.cat([d.y_train, d.y_test])
     rows = {(names.decode(r), int(label)) for r, label in zip(x, y, strict=True)}
     french = DATASETS["names"].classes.index("French")
     german = DATASETS["names"].classes.index("German")
-    assert ("Belanger", french) in rows  # Bélanger in French.txt
-    assert ("Backer", german) in rows  # Bäcker in German.txt
-    assert all(n.isascii() and n for n, _ in rows)
+    assert ("Bélanger", french) in rows
+    assert ("Bäcker", german) in rows
+
+
+def _shipped_names() -> dict[str, list[str]]:
+    """Each language's surnames: the non-empty lines of its file, as the loader reads them."""
+    folder = datasets.shipped("names")
+    out = {}
+    for lang in names.LANGUAGES:
+        lines = (folder / f"{lang}.txt").read_text(encoding="utf-8").split("\n")
+        out[lang] = [w.strip() for w in lines if w.strip()]
+    return out
+
+
+def test_names_vocabulary_covers_every_character():
+    """Every character of every shipped surname has its own id, and decodes back to itself."""
+    shipped = _shipped_names()
+    chars = {c for words in shipped.values() for w in words for c in w}
+    beyond = {c for c in chars if ord(c) >= 128}
+    assert beyond == set(names.LETTERS), "LETTERS must list exactly the non-ASCII letters of the files"
+    assert len(set(names.LETTERS)) == len(names.LETTERS)
+    for words in shipped.values():
+        for w in words:
+            assert len(w) <= names.MAX_LEN, w
+            codes = names.encode(w)
+            assert 0 not in codes[: len(w)] and max(codes) < names.VOCAB, w
+            assert names.decode(codes) == w
+
+
+def test_names_readme_is_true():
+    """The data's README: its counts of files, surnames, distinct surnames and surnames beyond
+    ASCII (per language and in all), and the train/test overlap it quotes, match the files."""
+    import re
+
+    text = (datasets.shipped("names") / "README.md").read_text(encoding="utf-8")
+    shipped = _shipped_names()
+    table = {}
+    for m in re.finditer(r"^\| (\w[\w ]*?) \| ([\d,]+) \| ([\d,]+) \| ([\d,]+) \|$", text, re.M):
+        table[m[1]] = tuple(int(v.replace(",", "")) for v in m.groups()[1:])
+    totals = [0, 0, 0]
+    for lang, words in shipped.items():
+        counts = (len(words), len(set(words)), sum(not w.isascii() for w in words))
+        assert table.pop(lang) == counts, lang
+        totals = [t + c for t, c in zip(totals, counts, strict=True)]
+    assert table == {f"all {len(shipped)}": tuple(totals)}
+    n_langs = sum(any(not w.isascii() for w in words) for words in shipped.values())
+    files = sum(1 for f in datasets.shipped("names").iterdir() if f.name.endswith(".txt"))
+    assert files == len(shipped) == 17
+    assert f"{files} files, one per language" in text
+    assert f"{totals[0]:,} surnames, one per\nline, in UTF-8. {totals[2]} of them, in {n_langs} languages" in text
+    d = load(dataset="names", seed=0)
+    train = {(tuple(r), int(c)) for r, c in zip(d.x_train.tolist(), d.y_train.tolist(), strict=True)}
+    overlap = sum((tuple(r), int(c)) in train for r, c in zip(d.x_test.tolist(), d.y_test.tolist(), strict=True))
+    assert f"with\n`--seed 0`, {overlap} of the {len(d.x_test):,} test items also appear" in text
 
 
 # --- torchvision path on tiny IDX files -------------------------------------------------
@@ -273,7 +328,7 @@ def test_mnist_reads_like_torchvision(tmp_path):
 
 
 def test_reading_images_needs_neither_torchvision_nor_sklearn_nor_sympy(tmp_path):
-    """Files present: no torchvision import (~170 MB RSS); digits come from assets/, not
+    """Files present: no torchvision import (~170 MB RSS); digits come from the package, not
     through scikit-learn (~80 MB, ~0.8 s); checking the model fits the data does not pull in
     sympy through meta-device shape probes (~155 MB, ~1 s)."""
     import subprocess

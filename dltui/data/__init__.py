@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+    from pathlib import Path
+
     import torch
 
     from dltui.config import TrainConfig
 
 TASKS = ("classification", "binary", "regression", "sequence")
-ASSETS = Path(__file__).resolve().parents[2] / "assets"  # data dltui ships, each with its provenance
+
+
+def shipped(name: str) -> Traversable:
+    """The folder of data that dltui ships inside the package (``dltui/data/assets/<name>``),
+    its README giving provenance and licence. Read through importlib.resources, so it is
+    found wherever the package is installed: a wheel, an editable checkout, a zip."""
+    return files(__name__) / "assets" / name
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class DatasetSpec:
     loader: Callable[[TrainConfig], Data]
     needs_data_dir: bool = False  # torchvision datasets live in --data-dir
     files_present: Callable[[str], bool] | None = None  # offline availability under data_dir
+    folder: Callable[[str], Path] | None = None  # where its files live under data_dir
+    assets: str = ""  # shipped(assets) holds its files: it ships inside the package
     vocab_size: int = 0  # sequence datasets
 
     @property

@@ -1,11 +1,12 @@
-"""Datasets generated here, shipped in assets/ (digits) or by scikit-learn (breast-cancer):
-they work on any machine, offline."""
+"""Datasets generated here, shipped inside the package (digits) or by scikit-learn
+(breast-cancer): they work on any machine, offline."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dltui.data import ASSETS, Data, DatasetSpec, Recommended, split_indices, standardise
+from dltui.data import Data, DatasetSpec, Recommended, shipped, split_indices, standardise
+from dltui.errors import DataError
 
 if TYPE_CHECKING:
     from dltui.config import TrainConfig
@@ -23,20 +24,19 @@ def _split(spec: DatasetSpec, x, y, seed: int, standardize: bool, **kw) -> Data:
     return Data(spec, x_tr.contiguous(), y[tr].contiguous(), x_te.contiguous(), y[te].contiguous(), **kw)
 
 
-DIGITS_FILE = ASSETS / "digits" / "digits.csv.gz"  # scikit-learn's copy; see its README
-
-
 def _digits(cfg: TrainConfig) -> Data:
+    import gzip
+
     import numpy as np
     import torch
 
-    if DIGITS_FILE.is_file():
-        table = np.loadtxt(DIGITS_FILE, delimiter=",", dtype=np.uint8)  # 64 pixels (0..16), label
-    else:  # an install without assets/ (a wheel): the same file, through scikit-learn
-        from sklearn.datasets import load_digits
-
-        d = load_digits()
-        table = np.column_stack([d.data, d.target]).astype(np.uint8)
+    # scikit-learn's copy, shipped in the package (see its README): no scikit-learn import
+    path = shipped("digits") / "digits.csv.gz"
+    try:
+        with path.open("rb") as raw, gzip.open(raw, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # 64 pixels (0..16), label
+    except (OSError, ValueError) as exc:  # a damaged install
+        raise DataError(f"digits: cannot read {path} ({exc.__class__.__name__})") from None
     x = torch.from_numpy(table[:, :64].reshape(-1, 1, 8, 8).copy())  # (N, 1, 8, 8)
     y = torch.from_numpy(table[:, 64].astype(np.int64))
     # mean/std of the 0..1-scaled pixels over the whole set (a fixed constant, like MNIST's)
@@ -104,10 +104,11 @@ DIGITS = DatasetSpec(
     classes=tuple(str(i) for i in range(10)),
     train_size=1438,
     test_size=359,
-    source="UCI optical digits via scikit-learn, shipped in assets/digits (CC BY 4.0)",
+    source="UCI optical digits, scikit-learn's copy (CC BY 4.0)",
     description="8x8 handwritten digits, 1,797 images: the offline default",
     recommended=Recommended("mlp", 30, 32, 1e-3, "adam"),
     loader=_digits,
+    assets="digits",
 )
 LINEAR = DatasetSpec(
     name="linear",
@@ -156,7 +157,7 @@ BREAST_CANCER = DatasetSpec(
     classes=("malignant", "benign"),
     train_size=455,
     test_size=114,
-    source="scikit-learn (ships with the package)",
+    source="UCI Wisconsin diagnostic set, scikit-learn's copy",
     description="Wisconsin breast cancer, 30 features: logistic regression",
     recommended=Recommended("logreg", 30, 32, 0.01, "sgd"),
     loader=_breast_cancer,

@@ -204,6 +204,7 @@ def _spec(cls_name, name, shape, classes, sizes, rec, mean, std, description) ->
         loader=_loader(cls_name, mean, std),
         needs_data_dir=True,
         files_present=lambda d: files_present(cls_name, d),
+        folder=lambda d: folder(cls_name, d),
     )
 
 

@@ -1,8 +1,10 @@
 """The prediction sampler: test items drawn in the terminal, captioned with the prediction.
 
-Images are half blocks, surnames are text, feature vectors (clusters, xor, breast-cancer)
-are shown as their first few rounded values so the view stays meaningful for every
-classification set; regression has no labels to caption and points to the fit view.
+Images are half blocks, or real pixels where the terminal speaks an image protocol (Kitty
+graphics, Sixel: see pixels.py); surnames are text; feature vectors (clusters, xor,
+breast-cancer) are shown as their first few rounded values so the view stays meaningful
+for every classification set; regression has no labels to caption and points to the fit
+view.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.widgets import Static
 
-from dltui.render import caption, features_text, image_text, tile
+from dltui.render import caption, features_text, image_size, image_text, tile
 
 MAX_ITEMS = 48  # what the engine samples; also bounds the drawing work per refresh
 
@@ -30,8 +32,13 @@ class Sampler(VerticalScroll):
     """The Samples tab. Modes: the engine's seeded sample (or a fresh draw), mistakes only,
     or one confusion cell's items."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    DEFAULT_CSS = """
+    Sampler > #sampler-pixels { layout: grid; grid-gutter: 0 1; grid-rows: auto; height: auto; }
+    """
+
+    def __init__(self, images: str = "halfblock", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.images = images  # 'halfblock', or the image protocol pixels.detect() found
         self.data: Any = None
         self.eval: Any = None  # the latest EvaluationReady
         self.draws = 0  # 0: the engine's sample; n: Random(n) draw
@@ -43,16 +50,19 @@ class Sampler(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("", id="sampler-head")
         yield Static(Text(self.note, style="dim"), id="sampler-body")
+        if self.images != "halfblock":
+            yield Container(id="sampler-pixels")
 
     # --- state changes (the app calls these) ---
 
     def set_data(self, data: Any) -> None:
         self.data, self.eval, self.cell, self.draws = data, None, None, 0
-        self.note = (
-            "regression: no labels to caption, see the fit view in Charts (2)"
-            if data.task == "regression"
-            else "waiting for the first evaluation…"
-        )
+        if data.task == "regression":
+            self.note = "regression: no labels to caption, see the fit view in Charts (3)"
+        elif data.x_test is None:
+            self.note = "this run kept no test items (an older dltui): its curves are in Charts (3)"
+        else:
+            self.note = "waiting for the first evaluation…"
         self.redraw()
 
     def set_eval(self, ev: Any) -> None:
@@ -127,6 +137,7 @@ class Sampler(VerticalScroll):
         if not self.is_mounted or not self.is_on_screen:
             return
         head, body = self.query_one("#sampler-head", Static), self.query_one("#sampler-body", Static)
+        self._clear_pixels()
         if self.eval is None:
             self.shown = []
             head.update("")
@@ -141,7 +152,40 @@ class Sampler(VerticalScroll):
             return
         cw = self.cell_width()
         columns = max(1, (self.content_size.width - 1 + 1) // (cw + 1))  # -1: room for the scrollbar
+        if self.images != "halfblock" and self.data.spec.kind == "image":
+            body.display = False
+            self._show_pixels(cw, columns)
+            return
         body.update(tile([self._cell(i, cw) for i in self.shown], cw, columns))
+
+    def _show_pixels(self, cw: int, columns: int) -> None:
+        from dltui.tui.pixels import PixelCell
+
+        data, ev = self.data, self.eval
+        shape = data.spec.input_shape
+        size = image_size(shape, image_width(shape))
+        grid = self.query_one("#sampler-pixels", Container)
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_columns = str(cw)
+        grid.mount_all(
+            PixelCell(
+                self.images,
+                data.x_test[i].numpy(),
+                data.scale,
+                size,
+                caption(data.classes[int(ev.y_true[i])], data.classes[int(ev.y_pred[i])], float(ev.confidence[i]), cw),
+            )
+            for i in self.shown
+        )
+
+    def _clear_pixels(self) -> None:
+        self.query_one("#sampler-body", Static).display = True
+        if self.images == "halfblock":
+            return
+        grid = self.query_one("#sampler-pixels", Container)
+        for cell in grid.children:
+            cell.release()  # type: ignore[attr-defined]
+        grid.remove_children()
 
     def on_resize(self) -> None:
         self.redraw()
