@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -12,10 +14,43 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from dltui.errors import DltuiError
+from dltui.errors import EXIT_BELOW_BAR, EXIT_INTERRUPTED, EXIT_USAGE, DltuiError
+
+# the click that typer runs on: its own copy in recent typer, the click package before
+_clicks = importlib.import_module(TyperGroup.__mro__[1].__module__.rsplit(".", 1)[0] + ".exceptions")
+
+
+def say(text: str, err: bool = True) -> None:
+    """Write a line the user should see; a closed or broken terminal never stops the work."""
+    with contextlib.suppress(OSError, ValueError):  # EIO after the terminal went, EPIPE, ENOSPC, closed
+        typer.echo(text, err=err)
+
+
+class _Commands(TyperGroup):
+    """Click's usage errors ("Usage: ...", a blank line, "Error: ...") as the one line every
+    other error is: `dltui: error: ...`, exit 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _clicks.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "dltui"
+            say(f"dltui: error: {exc.format_message()} (see `{command} --help`)")
+            code = EXIT_USAGE
+        except _clicks.ClickException as exc:
+            say(f"dltui: error: {exc.format_message()}")
+            code = exc.exit_code
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -24,12 +59,10 @@ app = typer.Typer(
     help="A deep-learning trainer that lives in the terminal. Without a command, opens the app.",
 )
 
-EXIT_INTERRUPTED = 130
 
-
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print one line to stderr and exit: the shape of every user-facing error."""
-    typer.echo(f"dltui: error: {message}", err=True)
+    say(f"dltui: error: {message}")
     raise typer.Exit(code)
 
 
@@ -54,9 +87,12 @@ DATA_DIR = typer.Option(
     None,
     "--data-dir",
     metavar="DIR",
-    help="where torchvision datasets live [env DLTUI_DATA_DIR, else ~/.cache/dltui/data]",
+    help="where torchvision datasets live [env DLTUI_DATA_DIR, else the user cache dir: see `dltui datasets`]",
 )
 OUT = typer.Option(None, "--out", "-o", metavar="DIR", help="run directory [default: runs/<time>-<dataset>-<model>]")
+RUNS_DIR = typer.Option(
+    None, "--runs-dir", metavar="DIR", help="where runs are listed from and started in [env DLTUI_RUNS_DIR, else runs/]"
+)
 AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA only)")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the model (CUDA only)")
 
@@ -68,8 +104,14 @@ CONFIG_FLAGS = (
 
 
 def _config_flags(params: dict[str, Any]) -> dict[str, Any]:
-    """The config fields a command was given (unset flags and off switches left out)."""
-    return {k: params[k] for k in CONFIG_FLAGS if params.get(k) not in (None, False)}
+    """The config fields a command was given (unset flags and off switches left out). An
+    explicitly empty value (`--dataset ''`) is refused: only the app's blank text field
+    means "the default"."""
+    given = {k: params[k] for k in CONFIG_FLAGS if params.get(k) not in (None, False)}
+    for key, value in given.items():
+        if isinstance(value, str) and not value.strip():
+            fail(f"--{key.replace('_', '-')}: an empty value (leave the flag out for the default)")
+    return given
 
 
 @app.callback(invoke_without_command=True)
@@ -89,30 +131,100 @@ def main_app(
     data_dir: str | None = DATA_DIR,
     out: str | None = OUT,
     start: bool = typer.Option(False, "--start", help="begin training as soon as the app opens"),
+    images: str | None = typer.Option(
+        None, "--images", metavar="MODE", help="auto | halfblock [default: auto: real pixels where Kitty/Sixel work]"
+    ),
+    runs_dir: str | None = RUNS_DIR,
     version: bool = typer.Option(False, "--version", help="print the version and exit"),
 ) -> None:
-    """Open the app (the same flags as `dltui run` preselect the form)."""
+    """Open the app: the runs under the runs directory, and a form for new ones (the same
+    flags as `dltui run` preselect it; --start launches that run at once and attaches)."""
     if version:
         from dltui import __version__
 
         typer.echo(f"dltui {__version__}")
         raise typer.Exit()
     if ctx.invoked_subcommand is not None:
+        # `dltui --dataset linear run` means `dltui run --dataset linear`; other commands refuse
+        options = _config_flags(locals())
+        if start:
+            fail(f"--start opens the app (dltui --start); it does not apply to '{ctx.invoked_subcommand}'")
+        if images:
+            fail(f"--images is for the app (dltui --images {images}); it does not apply to '{ctx.invoked_subcommand}'")
+        if runs_dir:
+            fail(f"--runs-dir goes after the command: dltui {ctx.invoked_subcommand} --runs-dir ...")
+        if options and ctx.invoked_subcommand != "run":
+            flag = "--" + next(iter(options)).replace("_", "-")
+            fail(f"{flag} goes after the command: dltui {ctx.invoked_subcommand} {flag} ...")
+        ctx.obj = options
         return
+    if images not in (None, "auto", "halfblock"):
+        fail(f"--images: {images!r} is not one of auto, halfblock")
     options = _config_flags(locals())
     from dltui.tui.app import run_app
 
-    raise typer.Exit(run_app(options, start))
+    raise typer.Exit(run_app(options, start, images or "auto", runs_dir=_runs_dir(runs_dir)))
+
+
+def _runs_dir(raw: str | None) -> str:
+    from dltui.config import user_path
+    from dltui.runs import default_runs_dir
+
+    try:
+        return str(user_path("runs_dir", raw)) if raw else str(default_runs_dir())
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+        raise  # unreachable: fail() exits
+
+
+@app.command()
+def watch(
+    path: str = typer.Argument(..., metavar="RUN_DIR", help="the run directory to follow"),
+    images: str = typer.Option("auto", "--images", metavar="MODE", help="auto | halfblock"),
+    runs_dir: str | None = RUNS_DIR,
+) -> None:
+    """Open the app attached to one run: live while it trains, its final state after."""
+    from dltui.config import user_path
+    from dltui.runs import is_run_dir
+
+    try:
+        where = user_path("path", path)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+    if not where.is_dir() or not is_run_dir(where):
+        fail(f"'{path}' is not a run directory (no config.json or metrics.csv in it)")
+    if images not in ("auto", "halfblock"):
+        fail(f"--images: {images!r} is not one of auto, halfblock")
+    from dltui.tui.app import run_app
+
+    raise typer.Exit(run_app({}, False, images, runs_dir=_runs_dir(runs_dir), watch=str(where)))
+
+
+@app.command()
+def runs(
+    runs_dir: str | None = RUNS_DIR,
+    json_out: bool = typer.Option(False, "--json", help="one JSON array of runs on stdout"),
+) -> None:
+    """List the runs under the runs directory, newest first, with their status (running,
+    finished, stopped, failed, crashed)."""
+    from dltui.reporting import print_runs
+    from dltui.runs import scan
+
+    print_runs(scan(Path(_runs_dir(runs_dir))), json_out)
 
 
 class _Interrupts:
-    """First Ctrl+C / SIGTERM: stop after the current batch. Second: abort at once."""
+    """First Ctrl+C, SIGTERM or SIGHUP: stop after the current batch. Second: abort at once.
+    A SIGHUP that is ignored already (`nohup`) stays ignored."""
 
     def __init__(self) -> None:
         self.requested = False
 
     def __enter__(self) -> _Interrupts:
-        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signals.append(signal.SIGHUP)
+        self._old = {s: signal.signal(s, self._handle) for s in signals}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -123,13 +235,11 @@ class _Interrupts:
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
-            sys.stderr.write("\ndltui: aborted; files on disk hold the epochs written so far\n")
-            sys.stderr.flush()
+            say("\ndltui: aborted; files on disk hold the epochs written so far")
             os._exit(EXIT_INTERRUPTED)
         self.requested = True
         name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
-        sys.stderr.write(f"\ndltui: {name}: stopping after this batch (press Ctrl+C again to abort)\n")
-        sys.stderr.flush()
+        say(f"\ndltui: {name}: stopping after this batch (press Ctrl+C again to abort)")
 
     def __call__(self) -> bool:
         return self.requested
@@ -137,6 +247,7 @@ class _Interrupts:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     dataset: str | None = DATASET,
     model: str | None = MODEL,
     epochs: str | None = EPOCHS,
@@ -159,14 +270,16 @@ def run(
     min_test_acc: str | None = typer.Option(
         None, "--min-test-acc", metavar="FLOAT", help="exit 1 when the final test accuracy is below this"
     ),
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, metavar="INT", help="CPU threads for torch [default: torch's, all cores]"
+    threads: str | None = typer.Option(
+        None, "--threads", metavar="INT", help="CPU threads for torch, 1 to the usable cores [default: torch's]"
     ),
 ) -> None:
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
     from dltui.config import make_config
 
-    given = _config_flags(locals())
+    given = {**(ctx.obj or {}), **_config_flags(locals())}
+    if threads is not None:
+        given["threads"] = threads
     threshold = _threshold(min_test_acc)
     try:
         if resume:
@@ -178,20 +291,20 @@ def run(
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
 
-    from dltui.engine import RunFailed, RunStopped, train
+    from dltui.engine import RunFailed, RunFinished, RunStopped, train
     from dltui.reporting import Reporter
 
     reporter = Reporter(json_out=json_out)
     with _Interrupts() as interrupted, reporter:
-        result = train(cfg, reporter, interrupted, run_dir=run_dir, checkpoint=checkpoint, threads=threads)
+        result = train(cfg, reporter, interrupted, run_dir=run_dir, checkpoint=checkpoint)
+        final = result.summary.final if isinstance(result, RunFinished) else None
+        if threshold is not None and final is not None and (final.test_acc or 0.0) < threshold:
+            reporter.note(f"dltui: test accuracy {final.test_acc:.4f} is below --min-test-acc {threshold:g}")
+            raise typer.Exit(EXIT_BELOW_BAR)
     if isinstance(result, RunFailed):
         raise typer.Exit(result.exit_code)
     if isinstance(result, RunStopped):
         raise typer.Exit(EXIT_INTERRUPTED)
-    final = result.summary.final
-    if threshold is not None and final is not None and (final.test_acc or 0.0) < threshold:
-        typer.echo(f"dltui: test accuracy {final.test_acc:.4f} is below --min-test-acc {threshold:g}", err=True)
-        raise typer.Exit(1)
 
 
 def _threshold(raw: str | None) -> float | None:
@@ -215,11 +328,11 @@ def _is_regression(dataset: str) -> bool:
 def _resume(path: str, given: dict[str, Any]):
     """Config, checkpoint and run directory to continue ``path``. Only --epochs (and
     --device, --data-dir) may change; other flags must agree with the saved run."""
-    from dltui.config import with_overrides
-    from dltui.engine.rundir import config_from_checkpoint, load_checkpoint
+    from dltui.config import user_path, with_overrides
+    from dltui.engine.checkpoint import config_from_checkpoint, load_checkpoint
     from dltui.errors import CheckpointError, ConfigError
 
-    run_dir = Path(path)
+    run_dir = user_path("resume", path)
     if not run_dir.is_dir():
         raise CheckpointError(f"--resume: '{path}' is not a run directory")
     state = load_checkpoint(run_dir)
@@ -236,7 +349,9 @@ def _resume(path: str, given: dict[str, Any]):
                     f"--resume: the run in '{path}' used {flag} {getattr(saved, key)}, not {given[key]}; "
                     "a resumed run keeps its settings (start a new run instead)"
                 )
-    cfg = with_overrides(saved, epochs=given.get("epochs", saved.epochs), out=str(run_dir))
+    cfg = with_overrides(
+        saved, epochs=given.get("epochs", saved.epochs), out=str(run_dir), threads=given.get("threads", saved.threads)
+    )
     if state["epoch"] >= cfg.epochs:
         raise ConfigError(
             "epochs",
@@ -267,11 +382,22 @@ def eval_cmd(
 
 
 @app.command()
-def datasets(data_dir: str | None = DATA_DIR) -> None:
-    """List the datasets: task, input shape, classes, sizes, source, offline availability."""
-    from dltui.reporting import print_datasets
+def datasets(
+    name: str | None = typer.Argument(None, metavar="NAME", help="show one dataset in full"),
+    data_dir: str | None = DATA_DIR,
+) -> None:
+    """List the datasets (task, input, classes, sizes, offline), or show one in full."""
+    from dltui.config import resolve_data_dir
+    from dltui.reporting import print_dataset, print_datasets
 
-    print_datasets(data_dir)
+    try:
+        data_dir = resolve_data_dir(data_dir)
+        if name:
+            print_dataset(name, data_dir)
+        else:
+            print_datasets(data_dir)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
 
 
 @app.command()
@@ -287,26 +413,74 @@ def models(
         fail(str(exc), exc.exit_code)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDR", help="address to listen on (the default: local)"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, metavar="INT", help="port to listen on"),
+    dataset: str | None = DATASET,
+    model: str | None = MODEL,
+    epochs: str | None = EPOCHS,
+    batch_size: str | None = BATCH,
+    lr: str | None = LR,
+    optimizer: str | None = OPT,
+    momentum: str | None = MOMENTUM,
+    weight_decay: str | None = WD,
+    init: str | None = INIT,
+    device: str | None = DEVICE,
+    seed: str | None = SEED,
+    data_dir: str | None = DATA_DIR,
+    out: str | None = OUT,
+    start: bool = typer.Option(False, "--start", help="each new tab begins training at once"),
+    runs_dir: str | None = RUNS_DIR,
+) -> None:
+    """Serve the app in a browser (textual-serve); the app's flags pass through to each tab."""
+    from dltui.serve import serve as serve_app
+
+    options = {**_config_flags(locals()), **({"runs_dir": runs_dir} if runs_dir else {})}
+    try:
+        serve_app(host, port, options, start)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def _quiet_streams() -> None:
+    """Point stdout and stderr at /dev/null once they fail (a closed pipe, a gone terminal,
+    a full disk), so neither a flush at exit nor a late write turns into an error."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
+
+
 def main() -> None:
-    """The console entry point. Once torch is loaded, and when no other thread still has
-    work to finish, it leaves without interpreter teardown: the CUDA build's native
-    libraries touch ~100 MB of fresh pages in their exit-time destructors, which made that
-    the peak of a whole 60k cnn run (measured 943 MB with teardown, 839 MB without).
-    Every file a command writes is closed (and fsynced) before it returns; the streams are
-    flushed here, and a failed flush exits 120 as Python itself would."""
+    """The console entry point. Output that cannot be encoded (`PYTHONIOENCODING=ascii`
+    and a non-ASCII path) is escaped, not fatal; output that cannot be written is dropped:
+    the exit code says what happened to the work, not to stdout (see the README's table).
+
+    Once torch is loaded, and when no other thread still has work to finish, it leaves
+    without interpreter teardown: the CUDA build's native libraries touch ~100 MB of fresh
+    pages in their exit-time destructors, which made that the peak of a whole 60k cnn run
+    (measured 943 MB with teardown, 839 MB without). Every file a command writes is closed
+    (and fsynced) before it returns."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     try:
         app(prog_name="dltui")
         code: int | str | None = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt:  # Ctrl+C before a run installed its own handler (importing torch)
+        say("dltui: interrupted")
+        code = EXIT_INTERRUPTED
+    _quiet_streams()
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     if "torch" not in sys.modules or busy or not isinstance(code, int | None):
         sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except Exception:  # a full disk or a closed pipe behind stdout
-        code = code or 120
     os._exit(code or 0)
 
 

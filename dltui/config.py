@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "digits"  # registry name; digits ships with scikit-learn, so it works offline
+    dataset: str = "digits"  # registry name; digits ships inside dltui, so it works offline
     model: str | None = None  # None: the dataset's recommended model
     epochs: int | None = None  # total epochs of the run (a resumed run continues up to this)
     batch_size: int | None = None
@@ -36,8 +37,9 @@ class TrainConfig:
     seed: int = 0
     data_dir: str | None = None  # None: $DLTUI_DATA_DIR or the user cache dir
     out: str | None = None  # run directory; None: runs/<timestamp>-<dataset>-<model>
-    amp: bool = False  # bf16 autocast (CUDA only)
-    compile: bool = False  # torch.compile (CUDA only)
+    amp: bool = False  # bf16 autocast (CUDA only; recorded as off where it did not apply)
+    compile: bool = False  # torch.compile (CUDA only; likewise)
+    threads: int | None = None  # CPU threads for torch; None: torch's default; recorded as applied
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,11 +52,48 @@ class TrainConfig:
 
 
 def default_data_dir() -> Path:
+    """$DLTUI_DATA_DIR, else the platform's user cache dir: ~/.cache/dltui/data on Linux
+    ($XDG_CACHE_HOME honoured), ~/Library/Caches/dltui/data on macOS,
+    %LOCALAPPDATA%\\dltui\\Cache\\data on Windows."""
     env = os.environ.get("DLTUI_DATA_DIR")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "dltui" / "data"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("dltui", appauthor=False) / "data"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def user_path(field: str, raw: str) -> Path:
+    """A path as the user typed it, ``~`` expanded, refused in one line when it cannot name
+    a file here (unknown user, a name or path too long for the file system, a NUL byte)."""
+    try:
+        path = Path(os.path.expanduser(raw))
+        if path.parts and path.parts[0].startswith("~"):
+            raise ConfigError(field, f"'{raw}': no such user '{path.parts[0][1:]}'")
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        shown = raw if len(raw) <= 60 else raw[:40] + "…" + raw[-15:]
+        raise ConfigError(field, f"'{shown}' cannot be used ({reason})") from None
+    return path
+
+
+def resolve_data_dir(given: str | None) -> str:
+    """--data-dir, else $DLTUI_DATA_DIR, else the user cache directory, checked as a path."""
+    if given:
+        return str(user_path("data_dir", str(given)))
+    env = "DLTUI_DATA_DIR" if os.environ.get("DLTUI_DATA_DIR") else "data_dir"
+    return str(user_path(env, str(default_data_dir())))
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -100,9 +139,8 @@ def check_writable_dir(field: str, path: Path) -> None:
     """Create ``path`` if needed and prove a file can be written in it."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".dltui-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=path):  # unnamed where the OS allows: no kill leaves it behind
+            pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(field, f"cannot write to '{path}' ({reason})") from None
@@ -172,13 +210,21 @@ def make_config(**raw: Any) -> TrainConfig:
     if not 0 <= seed < 2**63:
         raise ConfigError("seed", f"{seed} is out of range (a whole number from 0 to 2**63-1)")
 
-    data_dir = given.get("data_dir")
-    data_dir = str(Path(data_dir).expanduser()) if data_dir else str(default_data_dir())
+    data_dir = resolve_data_dir(given.get("data_dir"))
     if spec.needs_data_dir:
         check_writable_dir("data_dir", Path(data_dir))
 
     out = given.get("out")
-    out = str(Path(out).expanduser()) if out else None
+    out = str(user_path("out", str(out))) if out else None
+
+    threads = given.get("threads")
+    if threads is not None:
+        cores = usable_cores()
+        threads = _number("threads", threads, int, f"a whole number from 1 to {cores}")
+        if not 1 <= threads <= cores:
+            raise ConfigError(
+                "threads", f"{threads} is out of range (a whole number from 1 to {cores}: the cores this process has)"
+            )
 
     return TrainConfig(
         dataset=dataset,
@@ -196,6 +242,7 @@ def make_config(**raw: Any) -> TrainConfig:
         out=out,
         amp=_bool("amp", given.get("amp", False)),
         compile=_bool("compile", given.get("compile", False)),
+        threads=threads,
     )
 
 

@@ -31,10 +31,12 @@ def evaluate_checkpoint(
     data_dir: str | None = None,
 ) -> EvalResult:
     from dltui import data as datasets
+    from dltui.config import user_path
+    from dltui.engine.checkpoint import check_weights, checkpoint_path, config_from_checkpoint, load_checkpoint
     from dltui.engine.loop import Task, evaluate, linear_fit, resolve_device
-    from dltui.engine.rundir import checkpoint_path, config_from_checkpoint, load_checkpoint
     from dltui.models import build_model
 
+    path = user_path("path", str(path))
     state = load_checkpoint(path)
     source = checkpoint_path(path)
     cfg = config_from_checkpoint(state, source, device=device, data_dir=data_dir)
@@ -42,6 +44,7 @@ def evaluate_checkpoint(
         if wanted and wanted.strip().lower() != saved:
             raise CheckpointError(f"{flag}: '{source}' holds a {cfg.model} trained on {cfg.dataset}, not {wanted}")
     net = build_model(cfg.model, datasets.DATASETS[cfg.dataset])
+    check_weights(state, net, source, f"{cfg.model} on {cfg.dataset}")
     try:
         net.load_state_dict(state["model"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:

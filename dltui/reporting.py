@@ -4,8 +4,11 @@ and `eval`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -50,44 +53,118 @@ def _eta(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+class _SafeStream:
+    """A stream whose failures are the reader's problem, not the run's: after the terminal
+    went away (EIO), the pipe closed (`| head -1`) or the disk filled (`>/dev/full`), writes
+    are dropped and training goes on; run.log still gets every line."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.dead = False
+
+    def write(self, text: str) -> int:
+        if not self.dead:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):
+                self.dead = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.dead:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self.dead = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+RUN_LOG = "run.log"
+
+
 class Reporter:
-    """The `dltui run` callback. Use as a context manager around train()."""
+    """The `dltui run` callback. Use as a context manager around train(). What it prints
+    also goes to run.log in the run directory, whatever becomes of the terminal."""
 
     def __init__(self, json_out: bool = False, stdout=None, stderr=None):
         self.json_out = json_out
-        self.out = stdout or sys.stdout
+        self.out = _SafeStream(stdout or sys.stdout)
         # soft_wrap: an error stays one line however narrow the terminal
         self.console = Console(file=self.out, highlight=False, soft_wrap=True)
-        self.err = Console(file=stderr or sys.stderr, highlight=False, soft_wrap=True)
+        self.err = Console(file=_SafeStream(stderr or sys.stderr), highlight=False, soft_wrap=True)
         self.live = not json_out and self.console.is_terminal
         self.progress: Progress | None = None
         self.task: Any = None
         self.started: RunStarted | None = None
+        self.log: Any = None  # run.log, opened once the run directory exists
 
     def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop_progress()
+        if self.log is not None:
+            with contextlib.suppress(OSError):
+                self.log.close()
+            self.log = None
 
     def _stop_progress(self) -> None:
         if self.progress is not None:
-            self.progress.stop()
+            with contextlib.suppress(OSError, ValueError):
+                self.progress.stop()
             self.progress = None
+
+    def _to_log(self, text: str) -> None:
+        if self.log is not None:
+            try:
+                self.log.write(text + "\n")
+                self.log.flush()
+            except (OSError, ValueError):
+                self.log = None  # a full disk: the run itself reports what it could not write
+
+    def _print(self, console: Console, text: str) -> None:
+        if self.progress is not None and console is self.console:
+            console = self.progress.console  # above the live bar
+        console.print(text, markup=False)
+        self._to_log(text)
 
     def _info(self, text: str) -> None:
         # keep stdout pure JSON with --json
-        (self.err if self.json_out else self.console).print(text, markup=False)
+        self._print(self.err if self.json_out else self.console, text)
+
+    def _json(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj) + "\n")
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        """A line for stderr and run.log (the CLI's verdicts, such as --min-test-acc)."""
+        self._print(self.err, text)
+
+    def _open_log(self, run_dir: str) -> None:
+        path = Path(run_dir) / RUN_LOG
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            out, log = os.fstat(self.out.fileno()), os.stat(path)
+            if (out.st_dev, out.st_ino) == (log.st_dev, log.st_ino):
+                return  # stdout already is run.log (a run the app launched): no second copy
+        try:
+            self.log = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except OSError:
+            self.log = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.started = event
+            self._open_log(event.run_dir)
             d = event.data
-            what = "resuming" if event.start_epoch else "training"
+            what = f"resuming at epoch {event.start_epoch + 1}:" if event.start_epoch else "training"
             self._info(
                 f"dltui: {what} {event.config.model} ({event.n_params:,} params) on {event.config.dataset} "
                 f"({len(d.y_train):,} train / {len(d.y_test):,} test) | {event.device} | {event.run_dir}"
             )
+            for note in event.notes:
+                self._info(f"dltui: note: {note}")
             if self.live:
                 self._start_progress(event)
         elif isinstance(event, BatchProgressed):
@@ -151,39 +228,48 @@ class Reporter:
                 },
             }
             row.update(e.extras)
-            print(json.dumps(row), file=self.out, flush=True)
+            self._json(row)
+            self._to_log(epoch_line(e))
             return
+        self._print(self.console, epoch_line(e))
         if self.progress is not None:
-            self.progress.console.print(epoch_line(e), markup=False)
             acc = f"acc {e.test_acc:.4f}" if e.test_acc is not None else f"mse {e.test_loss:.4g}"
             self.progress.update(self.task, completed=0, epoch=f"{min(e.epoch + 1, e.epochs)}/{e.epochs}", acc=acc)
-        else:
-            print(epoch_line(e), file=self.out, flush=True)
 
     def _end(self, event: RunFinished | RunStopped | RunFailed) -> None:
         s = event.summary
         status = {RunFinished: "finished", RunStopped: "stopped", RunFailed: "failed"}[type(event)]
         if self.json_out:
-            print(json.dumps(summary_dict(status, s, getattr(event, "message", None))), file=self.out, flush=True)
+            self._json(summary_dict(status, s, getattr(event, "message", None)))
         if isinstance(event, RunFailed):
-            self.err.print(f"dltui: error: {event.message}", markup=False, highlight=False)
+            self.note(f"dltui: error: {event.message}")
             if s and s.epochs_done:
-                self.err.print(
-                    f"dltui: metrics of {s.epochs_done} completed epoch(s) and the last good checkpoint "
-                    f"are in {s.run_dir}",
-                    markup=False,
-                )
+                self.note(f"dltui: metrics of {_epochs(s)} and the last good checkpoint are in {s.run_dir}")
             return
         if isinstance(event, RunStopped):
             where = s.run_dir or "(no run directory yet)"
-            self.err.print(
-                f"dltui: stopped after {s.epochs_done} completed epoch(s); metrics and checkpoint are in {where}"
-                + (f"\ndltui: continue with: dltui run --resume {s.run_dir}" if s.epochs_done else ""),
-                markup=False,
+            self.note(
+                f"dltui: stopped after {_epochs(s)}; metrics and checkpoint are in {where}"
+                + (f"\ndltui: continue with: dltui run --resume {s.run_dir}" if s.epochs_done else "")
             )
             return
-        if not self.json_out:
-            self.console.print(summary_text(s), markup=False)
+        text = summary_text(s)
+        if self.json_out:
+            self._to_log(text)
+        else:
+            self._print(self.console, text)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _epochs(s: RunSummary) -> str:
+    """'4 epochs' or, for a resumed run, '4 epochs (2 in this session)'."""
+    text = _plural(s.epochs_done, "epoch")
+    if s.start_epoch:
+        text += f" ({s.epochs_done - s.start_epoch} in this session, resumed after epoch {s.start_epoch})"
+    return text
 
 
 def summary_dict(status: str, s: RunSummary | None, error: str | None = None) -> dict[str, Any]:
@@ -211,7 +297,7 @@ def summary_dict(status: str, s: RunSummary | None, error: str | None = None) ->
 
 def summary_text(s: RunSummary) -> str:
     f = s.final
-    lines = ["", f"done: {s.epochs_done} epochs in {s.wall_s:.1f}s, {s.samples_per_s:,.0f} training samples/s"]
+    lines = ["", f"done: {_epochs(s)} in {s.wall_s:.1f}s, {s.samples_per_s:,.0f} training samples/s"]
     if f is not None:
         if f.test_acc is not None:
             lines.append(f"final: test_acc {f.test_acc:.4f}  test_loss {f.test_loss:.4g}  train_acc {_f(f.train_acc)}")
@@ -278,30 +364,80 @@ def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
         console.print(confusion_table(r.classes, r.confusion))
 
 
-def print_datasets(data_dir: str | None) -> None:
+def print_datasets(data_dir: str | None, console: Console | None = None) -> None:
+    """One line per dataset, 80 columns wide; `dltui datasets NAME` has the rest."""
+    from rich import box
+
     from dltui.config import default_data_dir
     from dltui.data import DATASETS
 
     root = data_dir or str(default_data_dir())
-    table = Table(title=f"datasets (data dir: {root})")
-    for col in ("name", "task", "input", "classes", "train", "test", "default model", "offline", "source"):
-        table.add_column(col, overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    for col in ("name", "task", "input", "classes", "train", "test", "offline"):
+        numeric = col in ("classes", "train", "test")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
     for s in DATASETS.values():
-        classes = str(len(s.classes)) if s.classes else "-"
-        shape = "x".join(map(str, s.input_shape))
-        offline = "yes" if s.available_offline(root) else "[yellow]download[/]"
         table.add_row(
             s.name,
             s.task,
-            shape,
-            classes,
+            "x".join(map(str, s.input_shape)),
+            str(len(s.classes)) if s.classes else "-",
             f"{s.train_size:,}",
             f"{s.test_size:,}",
-            s.recommended.model,
-            offline,
-            s.source,
+            "yes" if s.available_offline(root) else "[yellow]download[/]",
         )
-    Console().print(table)
+    console = console or Console()
+    console.print(table)
+    # soft wrap: a long path stays one piece to copy
+    console.print(f"\ndata dir: {root}", soft_wrap=True, highlight=False)
+    console.print("dltui datasets NAME: classes, recommended settings, models, files, provenance")
+
+
+def print_dataset(name: str, data_dir: str | None, console: Console | None = None) -> None:
+    """Everything about one dataset: what it is, its recommended run, where its files are."""
+    from dltui.config import default_data_dir, suggest
+    from dltui.data import DATASETS, shipped
+    from dltui.errors import DataError
+    from dltui.models import compatible_models
+
+    key = name.strip().lower()
+    if key not in DATASETS:
+        raise DataError(f"unknown dataset '{name}'{suggest(key, tuple(DATASETS))} (choose from: {', '.join(DATASETS)})")
+    s = DATASETS[key]
+    root = data_dir or str(default_data_dir())
+    r = s.recommended
+    if s.task == "regression":
+        task = "regression, one output"
+    else:
+        task = f"{s.task}, {len(s.classes)} classes"
+    split = "the official split" if s.needs_data_dir else "80/20, drawn by --seed"
+    rec = f"--model {r.model} --epochs {r.epochs} --batch-size {r.batch_size} --lr {r.lr:g} --optimizer {r.optimizer}"
+    models = [m + (" (recommended)" if m == r.model else "") for m in compatible_models(s)]
+    rows = [
+        ("task", task),
+        ("classes", ", ".join(s.classes) if s.classes else "-"),
+        ("input", f"{'x'.join(map(str, s.input_shape))} ({s.kind})"),
+        ("split", f"{s.train_size:,} train / {s.test_size:,} test ({split})"),
+        ("recommended", rec),
+        ("models", ", ".join(models)),
+        ("source", s.source),
+    ]
+    if s.assets:
+        rows.append(("files", f"{shipped(s.assets)} (inside dltui; its README.md: provenance, licence)"))
+    elif s.folder is not None:
+        rows.append(("files", f"{s.folder(root)} (under --data-dir)"))
+    offline = s.available_offline(root)
+    rows.append(("offline", "yes" if offline else "no: the first run downloads it (torchvision)"))
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in rows:
+        grid.add_row(label, value)
+    console = console or Console()
+    console.print(f"[bold]{s.name}[/]: {s.description}", highlight=False)
+    console.print()
+    console.print(grid, highlight=False)
 
 
 def print_models(dataset: str | None) -> None:
@@ -323,3 +459,33 @@ def print_models(dataset: str | None) -> None:
             third = ", ".join(d.name for d in DATASETS.values() if m.incompatibility(d) is None)
         table.add_row(m.name, ", ".join(m.tasks), third, m.description)
     Console().print(table)
+
+
+def print_runs(runs: list[Any], json_out: bool = False) -> None:
+    """`dltui runs`: the runs table (newest first), or the same as one JSON array."""
+    import time
+
+    if json_out:
+        print(json.dumps([r.to_dict() for r in runs]))
+        return
+
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in ("st", "run", "model", "status", "epoch", "best acc", "last acc", "time", "started"):
+        table.add_column(col, justify="right" if col in ("epoch", "best acc", "last acc", "time") else "left")
+    from dltui.runs import COLOURS as colour
+    from dltui.runs import GLYPHS as glyphs
+
+    acc = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for r in runs:
+        c = colour.get(r.status, "white")
+        table.add_row(
+            f"[{c}]{glyphs.get(r.status, '?')}[/]", r.name, f"{r.dataset} · {r.model}", f"[{c}]{r.status}[/]",
+            f"{r.epochs_done}/{r.epochs}",
+            acc(r.best_test_acc), acc(r.last_test_acc), f"{r.wall_s:.0f}s",
+            time.strftime("%m-%d %H:%M", time.localtime(r.started)) if r.started else "?",
+        )  # fmt: skip
+    console = Console(highlight=False)
+    if not runs:
+        console.print("no runs yet (start one with `dltui run` or in the app)", markup=False)
+        return
+    console.print(table)

@@ -96,3 +96,21 @@ def write_cifar_like(data_dir: Path, per_batch: int = 4, n_test: int = 6, seed: 
             out["train_labels"].append(labels)
     (where / "batches.meta").write_bytes(pickle.dumps({"label_names": ["airplane"] * 10}, protocol=2))
     return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def cli(*args: str, **kw: Any):
+    """`dltui ARGS` in-process; a traceback in its output fails the test."""
+    from typer.testing import CliRunner
+
+    from dltui.cli import app
+
+    result = CliRunner().invoke(app, list(args), **kw)
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def one_line_error(result) -> str:
+    """The one `dltui: error:` line of a failed command (exactly one)."""
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("dltui: error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]

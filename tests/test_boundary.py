@@ -20,6 +20,8 @@ HEADLESS = [
     "dltui.reporting",
     "dltui.evaluation",
     "dltui.cli",
+    "dltui.serve",
+    "dltui.runs",
 ]
 
 CHECK = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def test_classification_digits_mlp(tmp_path):
     assert isinstance(result, RunFinished), result
     check_protocol(events, result, 2, 359)
     started = events[0]
-    assert started.config == cfg and started.start_epoch == 0
+    assert started.config == replace(cfg, threads=1) and started.start_epoch == 0  # threads: as applied
     assert started.steps_per_epoch == math.ceil(1438 / 32)
     assert started.n_params == count_params(build_model("mlp", DATASETS["digits"])) == 19210
     assert started.run_dir == str(tmp_path / "run") and started.device.startswith("cpu")
@@ -237,8 +238,8 @@ def test_run_dir_contents(tmp_path):
     assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
 
     saved = json.loads((run / "config.json").read_text())
-    assert saved == cfg.to_dict()
-    assert TrainConfig.from_dict(saved) == cfg
+    assert saved == {**cfg.to_dict(), "threads": 1}  # the thread count as applied
+    assert TrainConfig.from_dict(saved) == replace(cfg, threads=1)
     assert saved["momentum"] == 0.9 and saved["data_dir"]  # every None resolved
 
     text = (run / "metrics.csv").read_text()
@@ -260,7 +261,7 @@ def test_run_dir_contents(tmp_path):
 
     state = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
     assert {"model", "optimizer", "config", "epoch"} <= set(state)
-    assert state["epoch"] == 2 and state["config"] == cfg.to_dict()
+    assert state["epoch"] == 2 and state["config"] == saved
     net = build_model("softmax", DATASETS["digits"])
     net.load_state_dict(state["model"], strict=True)
     assert state["optimizer"]["param_groups"][0]["lr"] == 0.01

@@ -14,26 +14,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import write_mnist_like
+from helpers import cli, one_line_error, write_mnist_like
 from typer.testing import CliRunner
 
 from dltui.cli import app
-from dltui.engine.rundir import load_checkpoint
+from dltui.engine.checkpoint import load_checkpoint
 
 runner = CliRunner()
+# a real safetensors file: 8-byte header length, JSON header, one float32
+SAFETENSORS = b"6\0\0\0\0\0\0\0" + b'{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' + b"\0" * 4
 SLOW_RUN = ["run", "--dataset", "digits", "--model", "mlp", "--batch-size", "1", "--epochs", "40", "--threads", "1"]
-
-
-def cli(*args: str):
-    result = runner.invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def one_line_error(result) -> str:
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("dltui: error:")]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
@@ -136,10 +126,10 @@ def test_divergence_stops_with_exit_3_and_keeps_finished_epochs(tmp_path):
 
 def test_disk_full_mid_run_is_one_line_and_keeps_earlier_epochs(tmp_path, monkeypatch):
     """Run files are written on a writer thread; its failure still ends the run in one line
-    (exit 2) and the epochs written before it stay readable."""
+    (exit 5) and the epochs written before it stay readable."""
     import errno
 
-    from dltui.engine import rundir
+    from dltui.engine import checkpoint as rundir
 
     real, calls = rundir.save_checkpoint, []
 
@@ -152,7 +142,7 @@ def test_disk_full_mid_run_is_one_line_and_keeps_earlier_epochs(tmp_path, monkey
     monkeypatch.setattr(rundir, "save_checkpoint", full_on_third)
     out = tmp_path / "full"
     result = cli("run", "--epochs", "6", "--out", str(out))
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     line = one_line_error(result)
     assert "cannot write epoch 3's files" in line and "No space left on device" in line
     assert calls == [1, 2, 3]  # nothing after the failed write was attempted
@@ -168,7 +158,7 @@ def test_a_failed_write_is_reported_even_when_the_run_stops(tmp_path, monkeypatc
 
     from dltui.config import make_config
     from dltui.engine import RunFailed
-    from dltui.engine import rundir as rd
+    from dltui.engine import checkpoint as rd
 
     real, failed = rd.save_checkpoint, []
 
@@ -181,7 +171,7 @@ def test_a_failed_write_is_reported_even_when_the_run_stops(tmp_path, monkeypatc
     monkeypatch.setattr(rd, "save_checkpoint", fail_second)
     cfg = make_config(epochs=20, out=str(tmp_path / "r"))
     result, _ = run_events(cfg, should_stop=lambda: bool(failed))
-    assert isinstance(result, RunFailed) and result.exit_code == 2, result
+    assert isinstance(result, RunFailed) and result.exit_code == 5, result
     assert "cannot write epoch 2's files" in result.message
     assert result.summary.epochs_done == 1 and load_checkpoint(tmp_path / "r")["epoch"] == 1
 
@@ -242,10 +232,12 @@ def test_crafted_checkpoint_never_runs_code(tmp_path, finished_run):
     "content, message",
     [
         (None, "does not exist"),
-        (b"", "truncated or not a checkpoint"),
-        (b"hello, I am a text file\n", "truncated or not a checkpoint"),
+        (b"", "not a dltui checkpoint (the file is empty)"),
+        (b"hello, I am a text file\n", "not a dltui checkpoint (not a PyTorch file"),
+        (bytes(range(256)) * 64, "not a dltui checkpoint (not a PyTorch file"),
+        (SAFETENSORS, "not a dltui checkpoint (a safetensors file"),
         ("tensor", "not a dltui checkpoint"),
-        ("partial", "truncated or not a checkpoint"),
+        ("partial", "damaged or truncated zip archive"),
     ],
 )
 def test_bad_checkpoint_files(tmp_path, finished_run, content, message):
@@ -330,8 +322,8 @@ def _start(out: Path) -> subprocess.Popen:
 def _wait_for_rows(out: Path, n: int, proc: subprocess.Popen, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (out / "metrics.csv").exists() and len(rows(out)) >= n:
-            return
+        if (out / "metrics.csv").exists() and len(rows(out)) >= n and (out / "model.pt").exists():
+            return  # model.pt may trail metrics.csv by one epoch: wait for a checkpoint too
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.kill()

@@ -28,6 +28,7 @@ class RunStarted:
     run_dir: str
     start_epoch: int  # 0 for a new run; the completed epochs for a resumed one
     steps_per_epoch: int
+    notes: tuple[str, ...] = ()  # settings asked for but not applied, and why
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class RunSummary:
     wall_s: float
     samples_per_s: float
     run_dir: str
+    start_epoch: int = 0  # epochs completed before this process resumed the run
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dltui.engine import checkpoint as ckpt_io
 from dltui.engine import rundir
 from dltui.engine.events import (
     BatchProgressed,
@@ -28,7 +31,7 @@ from dltui.engine.events import (
     RunStopped,
     RunSummary,
 )
-from dltui.errors import CheckpointError, Diverged, DltuiError
+from dltui.errors import Diverged, DltuiError, StorageError
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +77,8 @@ def describe_device(device: torch.device) -> str:
 
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'' if n == 1 else 's'})"
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -204,7 +208,7 @@ class _Stopped(Exception):
     pass
 
 
-class _WriteFailed(CheckpointError):
+class _WriteFailed(StorageError):
     """An epoch's files could not be written; that epoch and later ones are not on disk."""
 
     def __init__(self, message: str, epoch: int):
@@ -260,13 +264,18 @@ def train(
     emit = callback or (lambda e: None)
     stop = should_stop or (lambda: False)
     t_start = time.perf_counter()
-    history: list[dict[str, Any]] = list(checkpoint.get("history", [])) if checkpoint else []
+    start_epoch = checkpoint["epoch"] if checkpoint else 0
+    history: list[dict[str, Any]] = list(checkpoint.get("history") or [])[:start_epoch] if checkpoint else []
     state: dict[str, Any] = {
         "run_dir": str(run_dir or ""),
         "history": history,
         "last": None,
         "samples": 0,
         "train_s": 0.0,
+        "lock": None,
+        "writing": False,
+        "events": None,  # the run's events.jsonl, once its directory exists
+        "cfg": cfg,
     }
 
     def summary() -> RunSummary:
@@ -280,23 +289,18 @@ def train(
             wall_s=time.perf_counter() - t_start,
             samples_per_s=state["samples"] / state["train_s"] if state["train_s"] else 0.0,
             run_dir=state["run_dir"],
+            start_epoch=start_epoch,
         )
 
     def finish(event, status: str):
-        if state["run_dir"]:
-            s = event.summary if not isinstance(event, RunFailed) else summary()
-            info = {
-                "status": status,
-                "epochs_done": s.epochs_done,
-                "best_test_acc": s.best_test_acc,
-                "best_test_loss": s.best_test_loss,
-                "wall_s": round(s.wall_s, 3),
-                "samples_per_s": round(s.samples_per_s, 1),
-            }
-            if isinstance(event, RunFailed):
-                info["error"] = event.message
+        if state["writing"]:  # only once the run wrote its first files: a refused resume changes nothing
+            error = event.message if isinstance(event, RunFailed) else None
+            info = summary_file(status, summary(), state["cfg"], error)
             with contextlib.suppress(OSError):
                 rundir.write_json(Path(state["run_dir"]) / "summary.json", info)
+            if state["events"] is not None:
+                state["events"].write(status, summary=info, **({"message": error} if error else {}))
+                state["events"].close()
         emit(event)
         return event
 
@@ -313,7 +317,80 @@ def train(
     except BaseException as exc:
         finish(RunFailed(f"internal error: {type(exc).__name__}: {exc}", 1, summary()), "failed")
         raise
-    return finish(RunFinished(summary()), "finished")
+    else:
+        return finish(RunFinished(summary()), "finished")
+    finally:
+        if state["lock"] is not None:
+            state["lock"].release()
+
+
+def summary_file(status: str, s: RunSummary, cfg: TrainConfig, error: str | None = None) -> dict[str, Any]:
+    """summary.json: rewritten after every epoch's files (status running) and at the end, so
+    it always agrees with metrics.csv and model.pt."""
+    info: dict[str, Any] = {
+        "status": status,
+        "epochs_done": s.epochs_done,
+        "epochs": cfg.epochs,
+        "resumed_from": s.start_epoch,
+        "best_test_acc": s.best_test_acc,
+        "best_test_loss": s.best_test_loss,
+        "wall_s": round(s.wall_s, 3),
+        "samples_per_s": round(s.samples_per_s, 1),
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+    if error:
+        info["error"] = error
+    return info
+
+
+def _logged(emit: Callback, log: rundir.EventLog) -> Callback:
+    """``emit`` that first appends each event to events.jsonl, for viewers in other
+    processes (evaluations are announced by the writer, once their file is on disk)."""
+    from dataclasses import asdict
+
+    def record(event) -> None:
+        if isinstance(event, RunStarted):
+            d, spec = event.data, event.data.spec
+            log.write(
+                "started",
+                config=event.config.to_dict(),
+                dataset={
+                    "name": spec.name,
+                    "task": spec.task,
+                    "kind": spec.kind,
+                    "input_shape": spec.input_shape,
+                    "classes": spec.classes,
+                    "scale": d.scale,
+                    "train_size": len(d.y_train),
+                    "test_size": len(d.y_test),
+                    "extras": {k: v for k, v in d.extras.items() if k in ("true_w", "true_b")},
+                },
+                n_params=event.n_params,
+                device=event.device,
+                start_epoch=event.start_epoch,
+                steps_per_epoch=event.steps_per_epoch,
+                notes=event.notes,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+        elif isinstance(event, BatchProgressed):
+            log.write("progress", **asdict(event))
+        elif isinstance(event, EpochEnded):
+            log.write("epoch", **asdict(event))
+        emit(event)
+
+    return record
+
+
+@contextlib.contextmanager
+def _storage(run_dir: Path, doing: str) -> Iterator[None]:
+    """OSError while writing the run directory -> StorageError in one line."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise StorageError(f"cannot {doing} in '{run_dir}' ({reason}); files already there are kept") from None
 
 
 def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
@@ -323,49 +400,60 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
     from dltui.config import check_batch_size
     from dltui.models import build_model, count_params
 
-    if threads:
-        torch.set_num_threads(threads)
+    resumed = state["run_dir"]
+    if resumed:  # before anything else: a directory another process writes is refused at once
+        state["lock"] = rundir.lock_run_dir(Path(resumed))
+    n_threads = threads or cfg.threads
+    if n_threads:
+        torch.set_num_threads(n_threads)
     device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    # record what is applied, not what was asked for
+    notes = [
+        f"--{f} has no effect on the CPU; recorded as off" for f in ("amp", "compile") if getattr(cfg, f) and not cuda
+    ]
+    cfg = replace(cfg, threads=torch.get_num_threads(), amp=cfg.amp and cuda, compile=cfg.compile and cuda)
+    state["cfg"] = cfg
     data = datasets.load(cfg)
     check_batch_size(cfg.batch_size, len(data.x_train), cfg.dataset)
     task = Task(data.task)
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.spec, cfg.init)
-    start_epoch = 0
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    if checkpoint is not None:
-        try:
-            model.load_state_dict(checkpoint["model"])
-        except (RuntimeError, KeyError, TypeError) as exc:
-            reason = str(exc).splitlines()[0][:120]
-            raise CheckpointError(f"checkpoint weights do not fit {cfg.model} on {cfg.dataset} ({reason})") from None
-        start_epoch = checkpoint["epoch"]
-    model.to(device)
-    cuda = device.type == "cuda"
+    model = build_model(cfg.model, data.spec, cfg.init).to(device)
     channels_last = cuda and data.spec.kind == "image" and len(data.spec.input_shape) == 3
     if cuda:
         torch.backends.cudnn.benchmark = True
         if channels_last:
             model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(cfg, model.parameters())
-    if checkpoint is not None:
-        try:
-            optimizer.load_state_dict(checkpoint["optimizer"])
-        except (ValueError, KeyError, TypeError) as exc:
-            reason = str(exc).splitlines()[0][:120]
-            raise CheckpointError(f"checkpoint optimizer state does not fit ({reason})") from None
+    start_epoch = 0
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    if checkpoint is not None:  # every tensor checked before any is used
+        where = Path(resumed or ".") / ckpt_io.CHECKPOINT
+        ckpt_io.check_fits(checkpoint, model, optimizer, where, f"{cfg.model} on {cfg.dataset}")
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        start_epoch = checkpoint["epoch"]
         rng = checkpoint.get("rng")
         if rng is not None and not cuda:
             gen.set_state(rng)
-    if cfg.compile and cuda:
+    if cfg.compile:
         model = torch.compile(model)
 
-    run_dir = Path(state["run_dir"]) if state["run_dir"] else rundir.new_run_dir(cfg)
+    if resumed:
+        run_dir = Path(resumed)
+    else:
+        run_dir, state["lock"] = rundir.open_run_dir(cfg)
     state["run_dir"] = str(run_dir)
-    rundir.write_config(run_dir, cfg)
-    metrics = rundir.MetricsFile(run_dir, state["history"][:start_epoch])
-    del state["history"][start_epoch:]
+    sample = torch.randperm(len(data.x_test), generator=torch.Generator().manual_seed(cfg.seed))[:SAMPLE_SIZE].tolist()
+    with _storage(run_dir, "write the run's first files"):
+        state["writing"] = True
+        rundir.write_config(run_dir, cfg)
+        metrics = rundir.MetricsFile(run_dir, state["history"])
+        rundir.write_json(run_dir / "summary.json", summary_file("running", summary(), cfg))
+        rundir.write_testset(run_dir, data.x_test, data.y_test, sample)
+        log = state["events"] = rundir.EventLog(run_dir)
+    emit = _logged(emit, log)
 
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_test, y_test = data.x_test.to(device), data.y_test.to(device)
@@ -376,11 +464,14 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
         transform = lambda xb: base(xb).contiguous(memory_format=torch.channels_last)  # noqa: E731
     n, bs = len(x_train), cfg.batch_size
     steps = math.ceil(n / bs)
-    sample = torch.randperm(len(x_test), generator=torch.Generator().manual_seed(cfg.seed))[:SAMPLE_SIZE].tolist()
-    emit(RunStarted(cfg, data, count_params(model), describe_device(device), str(run_dir), start_epoch, steps))
+    emit(
+        RunStarted(
+            cfg, data, count_params(model), describe_device(device), str(run_dir), start_epoch, steps, tuple(notes)
+        )
+    )
 
-    amp = cfg.amp and cuda
-    if cfg.compile and cuda:
+    amp = cfg.amp
+    if cfg.compile:
         _warm_up(model, optimizer, task, gather, transform, x_train, y_train, bs, amp)
     clear_grads = grad_clearer(optimizer)
     # per-step sizes weight the per-step mean losses into the epoch's mean
@@ -470,16 +561,29 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
                 }
             )
 
-            def write_epoch(row=row, ckpt=checkpoint_state, confusion=ev.confusion) -> None:
+            info = summary_file("running", summary(), cfg)
+
+            def write_epoch(
+                row=row,
+                ckpt=checkpoint_state,
+                confusion=ev.confusion,
+                info=info,
+                y_pred=ev.y_pred,
+                confidence=ev.confidence,
+            ) -> None:
                 try:
-                    metrics.append(row)  # first: metrics may run one row ahead of model.pt, never behind
-                    rundir.save_checkpoint(run_dir, ckpt)
+                    # metrics and summary first: they may run one epoch ahead of model.pt, never behind
+                    metrics.append(row)
+                    rundir.write_json(run_dir / "summary.json", info)
+                    ckpt_io.save_checkpoint(run_dir, ckpt)
                     if confusion is not None:
                         rundir.write_confusion(run_dir, data.classes, confusion)
+                    rundir.write_evaluation(run_dir, row["epoch"], y_pred, confidence, confusion)
+                    log.write("evaluation", epoch=row["epoch"])
                 except OSError as exc:  # disk full, directory removed, ...
                     raise _WriteFailed(
                         f"cannot write epoch {row['epoch']}'s files to {run_dir} "
-                        f"({exc.strerror or exc}); earlier epochs are on disk",
+                        f"({exc.strerror or exc}); epochs up to {row['epoch'] - 1} and their checkpoint are kept",
                         row["epoch"],
                     ) from None
 

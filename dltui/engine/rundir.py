@@ -1,18 +1,25 @@
-"""Run directories: config.json, metrics.csv, confusion.csv, summary.json and model.pt.
+"""Run directories: config.json, metrics.csv, confusion.csv, summary.json, model.pt and
+run.lock.
 
-Every file but metrics.csv is replaced atomically (temporary file + os.replace), and
-metrics.csv gets one flushed, fsynced row per epoch, so killing the process at any
-moment leaves readable files. During training a :class:`Writer` thread writes them, in
-order, a few milliseconds after each epoch; a kill can cost at most the last two epochs.
+Every file but metrics.csv is replaced atomically, and metrics.csv gets one flushed,
+fsynced row per epoch, so killing the process at any moment leaves readable files. A
+replacement is written into an unnamed file (O_TMPFILE) that gets a name only for the
+instant before the rename, so even kill -9 leaves no temporary file behind; files take
+the mode the umask allows (0666 & ~umask), as any other program's would. During training
+a :class:`Writer` thread writes them, in order, a few milliseconds after each epoch; a
+kill can cost at most the last two epochs. One process at a time writes a run
+directory: :class:`RunLock` holds ``run.lock``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -20,29 +27,196 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltui.errors import CheckpointError, ConfigError
+from dltui.errors import ConfigError, RunLocked, StorageError
 
 if TYPE_CHECKING:
     from dltui.config import TrainConfig
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s")
-CHECKPOINT = "model.pt"
-CHECKPOINT_KEYS = {"model", "optimizer", "config", "epoch"}
+LOCK = "run.lock"
+HEARTBEAT_S = 5.0  # how often a live run touches run.lock
+RUN_FILES = ("model.pt", "metrics.csv")  # either one means the directory holds a run
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.parent / f".{path.name}.{os.getpid()}.tmp"
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
+    """Replace ``path`` with ``data``: readers see the old file or the new one, never a part."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _tmp_name(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(path.parent, os.O_TMPFILE | os.O_WRONLY, 0o666)  # type: ignore[attr-defined]
+    except (AttributeError, OSError):  # not Linux, or a file system without O_TMPFILE
+        fd = -1
+    try:
+        if fd >= 0:
+            _write_all(fd, payload)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if not _link_unnamed(fd, tmp):  # write a named file after all
+                os.close(fd)
+                fd = -1
+        if fd < 0:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            _write_all(fd, payload)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _link_unnamed(fd: int, dest: Path) -> bool:
+    """Give the O_TMPFILE ``fd`` the name ``dest``: through /proc (the usual way), else
+    linkat(AT_EMPTY_PATH) (needs CAP_DAC_READ_SEARCH; some sandboxes refuse /proc links)."""
+    try:
+        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
+        return True
+    except OSError:
+        pass
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.linkat(fd, b"", -100, os.fsencode(dest), 0x1000) == 0  # AT_FDCWD, AT_EMPTY_PATH
+    except (OSError, AttributeError):
+        return False
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Temporary files a killed writer left (only where O_TMPFILE is unavailable)."""
+    with contextlib.suppress(OSError):
+        for p in run_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def probe_writable(path: Path) -> None:
+    """Prove a file can be created in ``path``: an unnamed temporary file, which no kill
+    can leave behind."""
+    with tempfile.TemporaryFile(dir=path):
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+class RunLock:
+    """``run.lock``: the one live writer of a run directory, with its pid, host and start
+    time, and a heartbeat (the file's mtime, refreshed every HEARTBEAT_S by a thread).
+
+    The kernel's flock() is what excludes: it vanishes with the process, so a lock whose
+    holder was killed is stale at once. Where flock is unavailable (some network file
+    systems, Windows), a lock is stale when its pid is gone on this host, or its
+    heartbeat is older than a few beats on another.
+    """
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self._fd = path, fd
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="dltui-heartbeat", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def acquire(cls, run_dir: Path) -> RunLock:
+        path = run_dir / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise StorageError(f"cannot write to '{run_dir}' ({exc.strerror or exc})") from None
+        try:
+            if not cls._flock(fd):
+                holder = read_lock(run_dir) or {}
+                raise RunLocked(
+                    f"'{run_dir}' is in use by dltui pid {holder.get('pid', '?')} on {holder.get('host', '?')}; "
+                    "wait for that run to end or stop it first"
+                )
+            info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        remove_stale_temporaries(run_dir)
+        return cls(path, fd)
+
+    @staticmethod
+    def _flock(fd: int) -> bool:
+        """True when this process now holds the lock."""
+        try:
+            import fcntl
+        except ImportError:
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+            except OSError:  # ENOLCK: no flock on this file system
+                pass
+        holder = _read_lock_fd(fd)
+        return holder is None or not lock_alive(holder)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):
+                os.utime(self._fd)
+
+    def release(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _read_lock_fd(fd: int) -> dict[str, Any] | None:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"null")
+        info["heartbeat"] = os.fstat(fd).st_mtime
+    except (OSError, ValueError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def read_lock(run_dir: Path) -> dict[str, Any] | None:
+    """The holder written in ``run.lock`` (pid, host, started, heartbeat), or None."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return _read_lock_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def lock_alive(info: dict[str, Any]) -> bool:
+    """Whether the holder described by ``info`` looks alive (without flock's certainty)."""
+    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
+        return info["pid"] != os.getpid() and _pid_alive(info["pid"])
+    return time.time() - float(info.get("heartbeat", 0)) < 4 * HEARTBEAT_S
 
 
 class Writer:
@@ -103,30 +277,39 @@ def host_copy(obj: Any) -> Any:
     return obj
 
 
-def new_run_dir(cfg: TrainConfig, root: str = "runs") -> Path:
-    """Create the run directory: ``cfg.out`` (must not already hold a run), else
-    runs/<timestamp>-<dataset>-<model>."""
-    if cfg.out:
-        path = Path(cfg.out)
-        if (path / CHECKPOINT).exists() or (path / "metrics.csv").exists():
-            raise ConfigError(
-                "out", f"'{path}' already holds a run (continue it with --resume {path}, or pick another --out)"
-            )
-    else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}"
-        n = 2
-        while path.exists():
-            path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}-{n}"
-            n += 1
+def open_run_dir(cfg: TrainConfig, root: str = "runs") -> tuple[Path, RunLock]:
+    """Create and lock the run directory of a new run: ``cfg.out`` (must not already hold
+    a run), else runs/<timestamp>-<dataset>-<model>."""
     try:
+        if cfg.out:
+            path = Path(cfg.out)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}"
+            n = 2
+            while path.exists():
+                path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}-{n}"
+                n += 1
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_writable(path)
     except OSError as exc:
-        raise ConfigError("out", f"cannot write to '{path}' ({exc.strerror or type(exc).__name__})") from None
-    return path
+        raise StorageError(f"cannot write to '{cfg.out or root}' ({exc.strerror or type(exc).__name__})") from None
+    lock = RunLock.acquire(path)
+    if any((path / f).exists() for f in RUN_FILES):
+        lock.release()
+        raise ConfigError(
+            "out", f"'{path}' already holds a run (continue it with --resume {path}, or pick another --out)"
+        )
+    return path, lock
+
+
+def lock_run_dir(path: Path) -> RunLock:
+    """Lock an existing run directory to continue it, proving it is writable."""
+    try:
+        probe_writable(path)
+    except OSError as exc:
+        raise StorageError(f"cannot continue the run in '{path}': cannot write there ({exc.strerror})") from None
+    return RunLock.acquire(path)
 
 
 def write_config(run_dir: Path, cfg: TrainConfig) -> None:
@@ -174,69 +357,70 @@ def write_confusion(run_dir: Path, classes: tuple[str, ...], matrix: list[list[i
     atomic_write(run_dir / "confusion.csv", buf.getvalue())
 
 
-def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
-    import torch
+EVENTS = "events.jsonl"
+TESTSET = "testset.npz"
+EVALUATION = "evaluation.npz"
+
+
+class EventLog:
+    """events.jsonl: one JSON object per line, appended, the channel from a run to any
+    viewer. Each line is one write() to a file opened O_APPEND, so lines from the
+    training thread and the writer thread never interleave; a viewer may find the last
+    line half written and waits for the rest. Not fsynced: metrics.csv is the durable
+    record, this is the live one."""
+
+    def __init__(self, run_dir: Path):
+        self._fd = os.open(Path(run_dir) / EVENTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._broken = False
+
+    def write(self, kind: str, **fields: Any) -> None:
+        if self._broken:
+            return
+        line = json.dumps({"event": kind, "time": round(time.time(), 3), **fields}, default=_jsonable) + "\n"
+        try:
+            os.write(self._fd, line.encode())
+        except OSError:  # a full disk: metrics.csv and the writer report it; viewers fall back to it
+            self._broken = True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple | set):
+        return list(v)
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    return str(v)
+
+
+def _savez(path: Path, **arrays: Any) -> None:
+    import numpy as np
 
     buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write(run_dir / CHECKPOINT, buf.getvalue())
+    np.savez(buf, **arrays)
+    atomic_write(path, buf.getvalue())
 
 
-def checkpoint_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p / CHECKPOINT if p.is_dir() else p
+def write_testset(run_dir: Path, x_test: Any, y_test: Any, sample: list[int]) -> None:
+    """The test split as stored (uint8 images, float features, token ids) and the sampler's
+    seeded items, once per run: a viewer draws test items without loading the dataset."""
+    import numpy as np
+
+    _savez(run_dir / TESTSET, x=x_test.numpy(), y=y_test.numpy(), sample=np.asarray(sample, dtype=np.int64))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a dltui checkpoint safely (weights_only: no code in the file can run).
+def write_evaluation(run_dir: Path, epoch: int, y_pred: Any, confidence: Any, confusion: Any) -> None:
+    """The latest evaluation of the test split: predictions, confidences and the confusion
+    counts (empty for regression), replaced atomically each epoch."""
+    import numpy as np
 
-    ``path`` is a run directory or a model.pt. Raises CheckpointError in one line.
-    """
-    import pickle
-
-    import torch
-
-    p = checkpoint_path(path)
-    if not p.exists():
-        where = f"'{path}' has no {CHECKPOINT}" if Path(path).is_dir() else f"'{p}' does not exist"
-        raise CheckpointError(f"cannot load checkpoint: {where}")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise CheckpointError(
-                f"refusing to load '{p}': it holds objects other than tensors and plain data "
-                "(a pickle that could run code); only dltui checkpoints are accepted"
-            ) from None
-        raise CheckpointError(f"'{p}' is not a readable checkpoint ({first[:120]})") from None
-    except Exception as exc:  # torch.load on arbitrary bytes raises all kinds (KeyError, EOFError, ...)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"'{p}' is truncated or not a checkpoint ({first[:120]})") from None
-    if not isinstance(state, dict) or not set(state) >= CHECKPOINT_KEYS:
-        raise CheckpointError(f"'{p}' is not a dltui checkpoint (expected keys: {', '.join(sorted(CHECKPOINT_KEYS))})")
-    if not isinstance(state["config"], dict) or not isinstance(state["epoch"], int):
-        raise CheckpointError(f"'{p}' is not a dltui checkpoint (config or epoch malformed)")
-    return state
-
-
-def config_from_checkpoint(
-    state: dict[str, Any], source: str | Path, device: str | None = None, data_dir: str | None = None
-) -> TrainConfig:
-    """The saved config, validated again; ``device``/``data_dir`` replace the saved ones
-    (a run trained on CUDA falls back to ``auto`` on a machine without it)."""
-    from dltui.config import TrainConfig, cuda_available
-
-    saved = dict(state["config"])
-    if device:
-        saved["device"] = device
-    elif saved.get("device") == "cuda" and not cuda_available():
-        saved["device"] = "auto"
-    if data_dir:
-        saved["data_dir"] = data_dir
-    try:
-        return TrainConfig.from_dict(saved)
-    except ConfigError as exc:
-        raise CheckpointError(f"checkpoint '{source}' cannot be used here: {exc}") from None
-    except (TypeError, AttributeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint '{source}' holds a malformed config ({exc})") from None
+    counts = np.asarray(confusion if confusion is not None else np.zeros((0, 0)), dtype=np.int64)
+    _savez(
+        run_dir / EVALUATION,
+        epoch=np.int64(epoch),
+        y_pred=y_pred.numpy(),
+        confidence=confidence.numpy(),
+        confusion=counts,
+    )

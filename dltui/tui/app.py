@@ -1,42 +1,62 @@
-"""The dltui app: a face over the headless engine. It owns the run state and routes the
-engine's events (arriving as messages from the training thread) down to the widgets."""
+"""The dltui app: a launcher and viewer over run directories.
+
+Every training is its own `dltui run` process, started in a session of its own (so the
+terminal's hang-up never reaches it) with its output in the run's run.log. The app
+attaches to a run by following its directory (events.jsonl, evaluation.npz; see
+dltui/runs.py), the same way for a run it launched, one started in another shell, by a
+sweep, or on another machine writing to a shared file system. Quitting leaves runs
+training unless the user asks to stop them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-import threading
-from collections import deque
-from collections.abc import Callable
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState, get_current_worker
 
+from dltui.errors import EXIT_USAGE
 from dltui.tui.charts import Charts
 from dltui.tui.confusion import ConfusionGrid
-from dltui.tui.messages import (
-    BatchDone,
-    EngineBroken,
-    EngineReady,
-    EpochDone,
-    EvaluationDone,
-    RunBegan,
-    RunEnded,
-    StartRequested,
-)
+from dltui.tui.messages import EngineBroken, EngineReady, StartRequested
 from dltui.tui.progress import ProgressLine
+from dltui.tui.runs_view import RunsTable
 from dltui.tui.sampler import Sampler
 from dltui.tui.screens import ConfirmQuitScreen, KeysScreen
 from dltui.tui.setup import SetupForm
 from dltui.tui.state import Curves, shown_path
 
-DRAW_INTERVAL_S = 0.5  # charts and sampler redraw at most this often, however fast epochs come
-TABS = ("setup", "charts", "confusion", "samples", "log")
+# charts and sampler redraw at most this often, however fast epochs come: drawing them is
+# most of what the app costs a run beside it (measured: plotext and repainting were ~90 %
+# of the app's CPU, reading events.jsonl 2 %)
+DRAW_INTERVAL_S = 1.0
+POLL_INTERVAL_S = 0.25  # the attached run's events.jsonl is read this often
+SCAN_INTERVAL_S = 2.0  # the runs table, compared runs and the attached run's liveness
+TABS = ("runs", "setup", "charts", "confusion", "samples", "log")
 TAB_ACTIONS = {"clear_old": "charts", "new_sample": "samples", "mistakes": "samples", "all_items": "samples"}
 _catalog: tuple[dict[str, list[tuple[str, int]]], bool] | None = None  # per process: probing models costs ~2 s
+
+
+def run_args(cfg: Any) -> list[str]:
+    """`dltui run` flags that reproduce ``cfg`` exactly (every field resolved)."""
+    args = []
+    for key, value in cfg.to_dict().items():
+        if value is None or value is False or key in ("threads", "out"):
+            continue  # threads: the run's own default, every core (the UI is another process); out: the caller's
+        flag = "--" + key.replace("_", "-")
+        args += [flag] if value is True else [flag, str(value)]
+    return args
 
 
 class DltuiApp(App[int]):
@@ -50,7 +70,7 @@ class DltuiApp(App[int]):
         Binding("question_mark", "keys", "Keys", key_display="?"),
         Binding("r", "start", "Start"),
         Binding("s", "stop", "Stop"),
-        Binding("x", "clear_old", "Clear old curves"),
+        Binding("x", "clear_old", "Clear compare"),
         Binding("n", "new_sample", "New draw"),
         Binding("m", "mistakes", "Mistakes"),
         Binding("c", "all_items", "All"),
@@ -63,56 +83,71 @@ class DltuiApp(App[int]):
         start: bool = False,
         *,
         masked: bool = False,
-        trainer: Callable[..., Any] | None = None,
-        threads: int | None = None,
+        images: str = "halfblock",
+        runs_dir: str | Path | None = None,
+        watch: str | Path | None = None,
     ) -> None:
         super().__init__()
+        from dltui.runs import default_runs_dir
+
+        self.images = images  # how the sampler draws images: pixels.detect() decides, before the app runs
         self.options = dict(options or {})
         self.autostart = start
         self.masked = masked  # hide machine-dependent numbers (snapshot tests)
-        self.trainer = trainer  # None: dltui.engine.train (tests inject a filtering wrapper)
-        self.threads = threads or max(1, (os.cpu_count() or 2) - 1)  # leave the UI a core
-        self.running = False
+        self.runs_dir = Path(runs_dir) if runs_dir else default_runs_dir()
+        self.watch = Path(watch) if watch else None
+        self.attached: Path | None = None
+        self.watcher: Any = None  # dltui.runs.RunWatcher of the attached run
+        self.running = False  # the attached run is alive
+        self.ended = False  # the attached run's final event was seen
+        self.launched: dict[Path, subprocess.Popen] = {}  # runs this app started (reaped as they end)
         self.curves: Curves | None = None
+        self.compared: list[Path] = []
         self.last_epoch: Any = None
-        self._stop = threading.Event()
-        self._points: deque[tuple[float, float]] = deque()  # (fractional epoch, loss) from the trainer
         self._quit_pending = False
-        self._dirty: set[str] = set()  # "charts" / "sampler": redrawn by the next _draw_tick
-        self._train_idle = threading.Event()  # clear while the engine runs in the worker
-        self._train_idle.set()
-        self.log_lines: deque[str] = deque(maxlen=1000)  # what the Log tab holds, readable while hidden
+        self._dirty: set[str] = set()  # "loss" / "charts" (both) / "sampler": redrawn by the next _draw_tick
+        self.log_lines: list[str] = []  # what the Log tab holds, readable while hidden
 
     def compose(self) -> ComposeResult:
         yield ProgressLine(masked=self.masked, id="progress")
-        with TabbedContent(initial="setup", id="tabs"):
-            with TabPane("1 Setup", id="setup"):
+        with TabbedContent(initial="setup" if self.options or self.autostart else "runs", id="tabs"):
+            with TabPane("1 Runs", id="runs"):
+                yield RunsTable(masked=self.masked, id="runs-table")
+            with TabPane("2 Setup", id="setup"):
                 yield SetupForm(self.options, id="form")
-            with TabPane("2 Charts", id="charts"):
+            with TabPane("3 Charts", id="charts"):
                 yield Charts(id="charts-view")
-            with TabPane("3 Confusion", id="confusion"):
+            with TabPane("4 Confusion", id="confusion"):
                 yield ConfusionGrid(id="grid")
-            with TabPane("4 Samples", id="samples"):
-                yield Sampler(id="sampler")
-            with TabPane("5 Log", id="log"):
+            with TabPane("5 Samples", id="samples"):
+                yield Sampler(self.images, id="sampler")
+            with TabPane("6 Log", id="log"):
                 yield RichLog(max_lines=1000, wrap=True, markup=True, min_width=20, id="log-view")
         yield Static("terminal too small (need 80×24)", id="too-small")
         yield Footer(show_command_palette=False)  # ^p still opens it; the 80 columns go to our keys
 
     def on_mount(self) -> None:
+        self._catch_signals()
         self._warm_up(self.query_one(SetupForm).dataset)
         self.set_interval(DRAW_INTERVAL_S, self._draw_tick)
+        self.set_interval(POLL_INTERVAL_S, self._poll)
+        self.set_interval(SCAN_INTERVAL_S, self._scan)
+        self._scan()
+        if self.watch is not None:
+            self.attach(self.watch)
 
     def _draw_tick(self) -> None:
-        """Draw what changed since the last tick. Plotext and half-block drawing hold the GIL
-        the training thread needs, so they never run per event."""
-        if "charts" in self._dirty:
-            self.query_one(Charts).redraw()
+        """Draw what changed since the last tick: plotext and half-block drawing never run
+        per event."""
+        active = self.query_one(TabbedContent).active
+        if active == "charts" and self._dirty & {"loss", "charts"}:  # hidden charts wait for their tab
+            self.query_one(Charts).redraw(acc="charts" in self._dirty)
+            self._dirty -= {"loss", "charts"}
         if "sampler" in self._dirty:
             self.query_one(Sampler).redraw()
-        self._dirty.clear()
+            self._dirty.discard("sampler")
 
-    # --- loading the engine after the first paint ---
+    # --- loading the engine (for the Setup form's menus) after the first paint ---
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="warmup", description="loading torch")
     def _warm_up(self, first: str) -> None:
@@ -121,7 +156,6 @@ class DltuiApp(App[int]):
             if _catalog is None:
                 import torch
 
-                import dltui.engine  # noqa: F401 - warm the import the run needs
                 from dltui.data import DATASETS
                 from dltui.models import compatible_models, param_count
 
@@ -137,88 +171,170 @@ class DltuiApp(App[int]):
 
     def on_engine_ready(self, message: EngineReady) -> None:
         self.query_one(SetupForm).engine_ready(message.catalog, message.cuda)
-        self.query_one(ProgressLine).ready()
+        if self.attached is None:
+            self.query_one(ProgressLine).ready()
         self.log_line("engine ready" + (" (CUDA available)" if message.cuda else " (CPU only)"))
         self.refresh_bindings()
         if self.autostart:
+            self.autostart = False
             self.action_start()
 
     def on_engine_broken(self, message: EngineBroken) -> None:
         self.notify(message.message, severity="error", timeout=30)
         self.log_line(f"[red]{message.message}[/red]")
 
-    # --- training ---
+    # --- launching runs: each its own `dltui run` process ---
 
     @on(StartRequested)
     def _start(self, message: StartRequested) -> None:
-        if self.running:
-            return
-        self.running = True
-        self._stop.clear()
-        self._points.clear()
-        self.query_one(SetupForm).set_running(True)
-        self.query_one(TabbedContent).active = "charts"
+        from dltui.runs import is_run_dir
+
         cfg = message.config
+        if cfg.out and is_run_dir(Path(cfg.out)):  # the run would refuse it, and we would show the old run
+            self.notify(
+                f"--out {cfg.out} already holds a run: continue it from Runs (1, r), or start without --out",
+                title="Not started",
+                severity="error",
+                timeout=8,
+            )
+            return
+        out = Path(cfg.out) if cfg.out else self._new_run_dir(cfg)
         self.log_line(f"starting {cfg.dataset} · {cfg.model} · {cfg.epochs} epochs · lr {cfg.lr:g} · {cfg.optimizer}")
-        self.refresh_bindings()
-        self._train_idle.clear()
-        self._train(cfg)
+        self._launch(["run", *run_args(cfg), "--out", str(out)], out)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
-    def _train(self, cfg: Any) -> None:
-        """Runs the engine. Only posts messages: the UI thread does all drawing."""
-        from dltui.engine import BatchProgressed, EpochEnded, EvaluationReady, RunStarted, train
+    def _new_run_dir(self, cfg: Any) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path, n = self.runs_dir / f"{stamp}-{cfg.dataset}-{cfg.model}", 2
+        while path.exists():
+            path, n = self.runs_dir / f"{stamp}-{cfg.dataset}-{cfg.model}-{n}", n + 1
+        return path
 
-        worker = get_current_worker()
-        wrap = {RunStarted: RunBegan, EpochEnded: EpochDone, EvaluationReady: EvaluationDone}
-
-        def callback(event: Any) -> None:
-            if isinstance(event, BatchProgressed):
-                self._points.append((event.epoch - 1 + event.step / event.steps, event.loss))
-                self.post_message(BatchDone(event))
-            else:
-                self.post_message(wrap.get(type(event), RunEnded)(event))
-
-        should_stop = lambda: self._stop.is_set() or worker.is_cancelled  # noqa: E731
+    def _launch(self, args: list[str], out: Path) -> None:
+        """Start `dltui ARGS` detached from this terminal, its output in OUT/run.log, and
+        attach to OUT."""
         try:
-            (self.trainer or train)(cfg, callback, should_stop, threads=self.threads)
-        finally:
-            self._train_idle.set()
+            out.mkdir(parents=True, exist_ok=True)
+            with open(out / "run.log", "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "dltui", *args],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,  # its own session: SIGHUP to this terminal never reaches it
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+        except OSError as exc:
+            self.notify(f"cannot start a run in {out}: {exc.strerror or exc}", severity="error", title="Not started")
+            return
+        self.launched[out.resolve()] = proc
+        self.attach(out)
+        self._scan()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "train" and event.state == WorkerState.ERROR:
-            # the engine already posted RunFailed; this is the traceback side of a bug
-            self.log_line(f"[red]training thread crashed: {event.worker.error!r}[/red]")
-            self._run_over()
+    def _reap(self) -> None:
+        """Collect launched runs that ended (no zombies); the attached one is kept until its
+        end is shown, for its exit code."""
+        attached = self.attached.resolve() if self.attached is not None and not self.ended else None
+        for path, proc in list(self.launched.items()):
+            if proc.poll() is not None and path != attached:
+                del self.launched[path]
 
-    def on_run_began(self, message: RunBegan) -> None:
-        ev = message.event
+    # --- attaching: following one run's directory ---
+
+    def attach(self, path: Path) -> None:
+        from dltui.runs import RunWatcher
+
+        self.attached, self.watcher = Path(path), RunWatcher(path)
+        self.running, self.ended, self.curves, self.last_epoch = True, False, None, None
+        self.query_one(ProgressLine).attaching(shown_path(str(path)) if not self.masked else "··")
+        self.query_one(TabbedContent).active = "charts"
+        self._poll()
+        self.refresh_bindings()
+
+    def _poll(self) -> None:
+        """Feed the attached run's new events to the widgets, as the engine's events."""
+        from dltui.engine import BatchProgressed, EpochEnded, EvaluationReady, RunStarted
+        from dltui.runs import engine_event
+
+        self._reap()
+        if self.watcher is None:
+            return
+        points = []
+        for line in self.watcher.poll():
+            event = engine_event(self.watcher, line, self.last_epoch)
+            if isinstance(event, BatchProgressed):
+                points.append((event.epoch - 1 + event.step / event.steps, event.loss))
+                last_progress = event
+            elif event is not None:
+                if points and self.curves is not None:
+                    self.curves.add_steps(points)
+                    points = []
+                if isinstance(event, RunStarted):
+                    self._began(event)
+                elif isinstance(event, EpochEnded):
+                    self._epoch(event)
+                elif isinstance(event, EvaluationReady):
+                    self._evaluated(event)
+                else:
+                    self._ended(event)
+        if points and self.curves is not None:
+            self.curves.add_steps(points)
+            self._dirty.add("loss")  # the accuracy chart changes only at epochs
+            self.query_one(ProgressLine).batch(last_progress)
+
+    def _check_alive(self) -> None:
+        """A run whose writer is gone without a final event crashed (kill -9, OOM), unless
+        it said why it ended elsewhere: the exit code and run.log of a process this app
+        started (a refused --resume writes no event), or summary.json (written just before
+        the final event, which a kill or a full disk can cut short)."""
+        from dltui.runs import engine_event, lock_held, read_run
+
+        if self.attached is None or self.ended or not self.running:
+            return
+        if not self.attached.exists():
+            self.running = False
+            self.query_one(ProgressLine).ended("deleted", "the run directory was removed")
+            return
+        held = lock_held(self.attached)
+        self._poll()  # a run writes its final line before it lets go of the lock
+        proc = self.launched.get(self.attached.resolve())
+        if held or self.ended or (proc is not None and proc.poll() is None):
+            return
+        info = read_run(self.attached)
+        if proc is not None and proc.returncode > 0:  # it exited saying why, in its log
+            why = _last_line(self.attached / "run.log") or f"exit {proc.returncode}"
+            line: dict[str, Any] = {"event": "failed", "message": why.removeprefix("dltui: error: ")}
+        elif info is not None and info.status in ("finished", "stopped", "failed"):
+            said = {"epochs_done": info.epochs_done, "best_test_acc": info.best_test_acc, "wall_s": info.wall_s}
+            line = {"event": info.status, "message": info.error, "summary": said}
+        elif proc is not None and proc.returncode == -signal.SIGTERM:  # stopped before it took its lock
+            line = {"event": "stopped"}
+        else:  # killed by a signal, or by the machine
+            line = {"event": "crashed"}
+        self._ended(engine_event(self.watcher, line, self.last_epoch))
+
+    def _began(self, ev: Any) -> None:
+        from dltui.runs import read_curves
+
         data, cfg = ev.data, ev.config
         regression = data.task == "regression"
-        self.curves = Curves(f"{cfg.dataset} · {cfg.model}", regression)
+        name = f"{cfg.dataset} · {cfg.model}"
+        # a continued run keeps the curves of its epochs before the restart (metrics.csv's)
+        self.curves = read_curves(ev.run_dir, name, up_to=ev.start_epoch) if ev.start_epoch else Curves(name)
+        self.curves.regression = regression
         self.query_one(Charts).begin(self.curves)
         self.query_one(ProgressLine).started(ev)
-        note = "regression: no classes, see the fit view in Charts (2)" if regression else "waiting for epoch 1…"
+        if regression:
+            note = "regression: no classes, see the fit view in Charts (3)"
+        elif data.x_test is None:
+            note = "this run kept no evaluation (an older dltui): its curves are in Charts (3)"
+        else:
+            note = "waiting for epoch 1…"
         self.query_one(ConfusionGrid).reset(data.classes, note)
-        self.query_one(Sampler).set_data(data)
+        self.query_one(Sampler).set_data(data)  # also for a run without test items: drops the last run's
         where = "··" if self.masked else shown_path(ev.run_dir)
         self.log_line(f"{cfg.model}: {ev.n_params:,} parameters · {ev.steps_per_epoch} steps/epoch · run dir {where}")
 
-    def _drain(self) -> None:
-        points = []
-        while self._points:
-            points.append(self._points.popleft())
-        if self.curves is not None and points:
-            self.curves.add_steps(points)
-
-    def on_batch_done(self, message: BatchDone) -> None:
-        self._drain()
-        self._dirty.add("charts")
-        self.query_one(ProgressLine).batch(message.event)
-
-    def on_epoch_done(self, message: EpochDone) -> None:
-        ev = message.event
-        self._drain()
+    def _epoch(self, ev: Any) -> None:
         self.last_epoch = ev
         if self.curves is not None:
             self.curves.add_epoch(ev.epoch, ev.train_loss, ev.test_loss, ev.train_acc, ev.test_acc)
@@ -229,8 +345,7 @@ class DltuiApp(App[int]):
         losses = f"train loss {ev.train_loss:.4f} · test loss {ev.test_loss:.4f}"
         self.log_line(f"epoch {ev.epoch}/{ev.epochs} · {losses}{acc} · {secs}")
 
-    def on_evaluation_done(self, message: EvaluationDone) -> None:
-        ev = message.event
+    def _evaluated(self, ev: Any) -> None:
         sampler = self.query_one(Sampler)
         if ev.confusion is not None:
             self.query_one(ConfusionGrid).show(ev.confusion, ev.epoch)
@@ -238,67 +353,133 @@ class DltuiApp(App[int]):
             extras = self.last_epoch.extras if self.last_epoch else {}
             x = sampler.data.x_test.tolist()
             self.query_one(Charts).show_fit(x, ev.y_true.tolist(), ev.y_pred.tolist(), extras)
-        sampler.set_eval(ev)  # stores; drawn by the next _draw_tick
-        self._dirty.add("sampler")
+        if sampler.data is not None:
+            sampler.set_eval(ev)  # stores; drawn by the next _draw_tick
+            self._dirty.add("sampler")
 
-    def on_run_ended(self, message: RunEnded) -> None:
+    def _ended(self, ev: Any) -> None:
         from dltui.engine import RunFailed, RunFinished
 
-        ev = message.event
+        self.running, self.ended = False, True
         summary = ev.summary
+        crashed = isinstance(ev, RunFailed) and ev.message.startswith("the run's process died")
         status = "finished" if isinstance(ev, RunFinished) else "failed" if isinstance(ev, RunFailed) else "stopped"
+        status = "crashed" if crashed else status
         self.query_one(ProgressLine).ended(status, summary.run_dir if summary else "")
         self._draw_tick()  # the final state at once, not half a second later
         if isinstance(ev, RunFailed):
-            hint = "Fix the setup (1) and start again (r)."
-            self.notify(f"{ev.message}\n{hint}", title="Run failed", severity="error", timeout=15)
-            self.log_line(f"[red]run failed: {ev.message}[/red]")
+            hint = "Continue it from Runs (1, r)." if crashed else "Fix the setup (2) and start again (r)."
+            self.notify(f"{ev.message}\n{hint}", title=f"Run {status}", severity="error", timeout=15)
+            self.log_line(f"[red]run {status}: {ev.message}[/red]")
         else:
             best = f" · best test acc {summary.best_test_acc:.1%}" if summary.best_test_acc is not None else ""
-            text = f"{status} after {summary.epochs_done} epochs{best}"
+            text = f"{status} after {summary.epochs_done} epoch{'' if summary.epochs_done == 1 else 's'}{best}"
             self.notify(text, title=f"Run {status}", timeout=6)
             where = "··" if self.masked else shown_path(summary.run_dir)
             self.log_line(f"{text} · saved in {where}")
-        self._run_over()
-
-    def _run_over(self) -> None:
-        self.running = False
-        self.query_one(SetupForm).set_running(False)
         self.refresh_bindings()
-        if self._quit_pending:
-            self.exit(0)
+        self._scan()
 
-    def join_training(self, timeout: float = 30.0) -> bool:
-        """Stop the engine and wait until it has returned (after the app closed), so no
-        training is left running behind the shell prompt. True when it has."""
-        self._stop.set()
-        return self._train_idle.wait(timeout)
+    # --- the runs table, comparisons, liveness ---
+
+    def _scan(self) -> None:
+        from dltui.runs import scan
+
+        runs = scan(self.runs_dir)
+        if self.attached is not None and all(r.path.resolve() != self.attached.resolve() for r in runs):
+            from dltui.runs import read_run
+
+            info = read_run(self.attached)  # a run outside the runs root (dltui watch, --out elsewhere)
+            runs = ([info] if info is not None else []) + runs
+        self.query_one(RunsTable).show(runs)
+        self._check_alive()
+        if self.compared:
+            self._draw_compare()
+
+    def on_runs_table_chosen(self, message: RunsTable.Chosen) -> None:
+        self.attach(message.path)
+
+    def on_runs_table_new_requested(self, message: RunsTable.NewRequested) -> None:
+        self.query_one(TabbedContent).active = "setup"
+
+    def on_runs_table_compare_requested(self, message: RunsTable.CompareRequested) -> None:
+        if len(message.paths) < 2:
+            self.notify("mark two or more runs with space, then c", title="Compare", timeout=4)
+            return
+        self.compared = list(message.paths)
+        self._draw_compare()
+        self.query_one(TabbedContent).active = "charts"
+        self.refresh_bindings()
+
+    def _draw_compare(self) -> None:
+        from dltui.runs import differing, label, read_curves, read_run
+
+        infos = [i for i in map(read_run, self.compared) if i is not None]
+        fields = differing(infos)
+        curves = [read_curves(i.path, label(i, fields)) for i in infos]
+        self.query_one(Charts).compare(curves, infos, fields)
+
+    def on_runs_table_resume_requested(self, message: RunsTable.ResumeRequested) -> None:
+        if message.status not in ("stopped", "crashed", "failed"):
+            self.notify(f"this run is {message.status}: only a stopped or crashed run continues", timeout=4)
+            return
+        self.log_line(f"continuing {shown_path(str(message.path))}")
+        self._launch(["run", "--resume", str(message.path)], message.path)
 
     # --- actions ---
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # True: shown; None: shown greyed out; False: hidden (the footer keeps 80 columns for keys that work)
+        active = self.query_one(TabbedContent).active
         if action in TAB_ACTIONS:
-            return self.query_one(TabbedContent).active == TAB_ACTIONS[action]
+            if action == "clear_old":
+                return active == "charts" and bool(self.compared)
+            return active == TAB_ACTIONS[action]
         if action == "start":
-            return None if self.running or self.query_one(SetupForm).catalog is None else True
+            if active == "runs":
+                return False  # r continues the selected run there
+            return None if self.query_one(SetupForm).catalog is None else True
         if action == "stop":
-            return True if self.running else None
+            return self.running and self.attached is not None
         return True
 
     def action_start(self) -> None:
+        if self.query_one(TabbedContent).active != "setup":
+            self.query_one(TabbedContent).active = "setup"
         self.query_one(SetupForm).request_start()
 
     def action_stop(self) -> None:
-        if self.running and not self._stop.is_set():
-            self._stop.set()
+        if self.attached is not None and self.running and self._signal_run(self.attached):
             self.log_line("stop requested")
+            self.notify("stopping after this batch…", timeout=3)
+
+    def _signal_run(self, path: Path, sig: int = signal.SIGTERM) -> bool:
+        """Ask a run to stop as Ctrl+C would. Only a run on this host can be signalled."""
+        from dltui.engine.rundir import read_lock
+
+        info = read_lock(path) or {}
+        proc = self.launched.get(Path(path).resolve())
+        if not info and proc is not None and proc.poll() is None:  # ours, still starting: no lock yet
+            proc.send_signal(sig)
+            return True
+        if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+            self.notify(f"this run is on {info.get('host', 'another machine')}: stop it there", timeout=5)
+            return False
+        try:
+            os.kill(info["pid"], sig)
+        except OSError as exc:
+            self.notify(f"cannot stop pid {info['pid']}: {exc.strerror}", severity="error")
+            return False
+        return True
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
     def action_clear_old(self) -> None:
-        if self.query_one(Charts).clear_old():
-            self.notify("previous run's curves cleared", timeout=2)
+        self.compared = []
+        self.query_one(Charts).compare([], [], [])
+        self.notify("comparison cleared", timeout=2)
+        self.refresh_bindings()
 
     def action_new_sample(self) -> None:
         self.query_one(Sampler).new_sample()
@@ -312,39 +493,64 @@ class DltuiApp(App[int]):
     def action_keys(self) -> None:
         self.push_screen(KeysScreen())
 
+    def _live_launched(self) -> list[Path]:
+        return [path for path, proc in self.launched.items() if proc.poll() is None]
+
     async def action_quit(self) -> None:
-        if not self.running:
+        live = self._live_launched()
+        if not live:
             self.exit(0)
             return
 
-        def answered(stop: bool | None) -> None:
-            if stop:
-                self._quit_pending = True
-                self._stop.set()
-                self.notify("stopping the run, then quitting…", timeout=5)
+        def answered(answer: str | None) -> None:
+            if answer == "stop":
+                for path in live:
+                    self._signal_run(path)
+                self.exit(0)
+            elif answer == "keep":
+                self.exit(0)
 
-        self.push_screen(ConfirmQuitScreen(), answered)
+        self.push_screen(ConfirmQuitScreen(len(live)), answered)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
         pane = event.pane.id
-        target = {"confusion": ConfusionGrid, "samples": Sampler, "log": RichLog}.get(pane or "")
+        target = {"runs": RunsTable, "confusion": ConfusionGrid, "samples": Sampler, "log": RichLog}.get(pane or "")
         if target is not None:
             self.query_one(target).focus()
         if pane == "samples":
             self.call_after_refresh(self.query_one(Sampler).redraw)  # it may have been drawn while hidden
+        if pane == "charts" and self._dirty & {"loss", "charts"}:
+            self._draw_tick()
 
     def on_confusion_grid_cell_selected(self, message: ConfusionGrid.CellSelected) -> None:
         self.query_one(Sampler).filter_cell(message.true, message.pred)
         self.query_one(TabbedContent).active = "samples"
 
-    def on_unmount(self) -> None:
-        self._stop.set()  # any exit path stops the engine at its next batch
+    def _catch_signals(self) -> None:
+        """SIGTERM and SIGHUP (the terminal went away) close the app cleanly, restoring the
+        terminal where it still exists. Runs are other processes in other sessions: they
+        keep training."""
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.add_signal_handler(sig, self.exit)
 
     def log_line(self, text: str) -> None:
         self.log_lines.append(text)
+        del self.log_lines[:-1000]
         self.query_one("#log-view", RichLog).write(text)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""
 
 
 def make_app(options: dict[str, object] | None = None, start: bool = False, **kwargs: Any) -> DltuiApp:
@@ -352,9 +558,23 @@ def make_app(options: dict[str, object] | None = None, start: bool = False, **kw
     return DltuiApp(options, start, **kwargs)
 
 
-def run_app(options: dict[str, object], start: bool) -> int:
-    """Entry point for ``dltui`` without a subcommand; returns the exit code."""
-    app = make_app(options, start)
+def run_app(
+    options: dict[str, object],
+    start: bool,
+    images: str = "halfblock",
+    runs_dir: str | None = None,
+    watch: str | None = None,
+) -> int:
+    """Entry point for ``dltui`` without a subcommand (and `dltui watch`); returns the exit
+    code. ``images`` is --images: 'auto' asks the terminal for an image protocol now, while
+    it is still ours."""
+    from dltui.tui import pixels
+
+    if not os.environ.get("TEXTUAL_DRIVER") and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        sys.stderr.write("dltui: error: the app needs a terminal (stdin and stdout); train headless with `dltui run`\n")
+        return EXIT_USAGE
+    protocol = pixels.detect(images)
+    pixels.prepare(protocol)
+    app = make_app(options, start, images=protocol, runs_dir=runs_dir, watch=watch)
     app.run()
-    app.join_training()
     return app.return_code or 0

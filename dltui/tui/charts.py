@@ -1,5 +1,6 @@
 """Live charts: loss on the left; accuracy (classification) or the fit view (regression) on
-the right. The previous run stays drawn in grey for comparison until cleared."""
+the right. Comparing runs (marked in the Runs tab) overlays their test curves, one colour
+a run, each named by what differs between them, with a table of those fields below."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual_plotext import PlotextPlot
 
 from dltui.tui.state import Curves
 
-OLD = "gray"  # the previous run: visible, but clearly not the live one
+PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")  # one per compared run
 
 
 def _epoch_ticks(plt, *runs: Curves | None) -> None:
@@ -22,45 +23,55 @@ def _epoch_ticks(plt, *runs: Curves | None) -> None:
         plt.xticks(list(range(1, n + 1)))
 
 
-class LossChart(PlotextPlot):
-    """Smoothed running training loss within epochs, plus train and test loss per epoch."""
+def _compare(plt, others: list[Curves], title: str, attr: str) -> None:
+    """One curve a compared run, in its own colour, named by what differs."""
+    plt.title(title)
+    for colour, curves in zip(PALETTE, others, strict=False):
+        if getattr(curves, attr):
+            plt.plot(curves.epochs, getattr(curves, attr), marker="braille", color=colour, label=curves.label)
+    _epoch_ticks(plt, *others)
 
-    def draw(self, run: Curves | None, old: Curves | None) -> None:
+
+class LossChart(PlotextPlot):
+    """Smoothed running training loss within epochs, plus train and test loss per epoch;
+    when comparing, each compared run's test loss."""
+
+    def draw(self, run: Curves | None, others: list[Curves]) -> None:
         plt = self.plt
         plt.clear_figure()  # not clear_data: ticks from the last draw would stay
-        plt.title("loss (MSE)" if run and run.regression else "loss")
         plt.xlabel("epoch")
-        for curves, live in ((old, False), (run, True)):
-            if curves is None:
-                continue
-            tag = "" if live else " (prev)"
-            colour = (lambda c: c) if live else (lambda c: OLD)  # noqa: E731
-            if curves.steps:
-                xs, ys = zip(*curves.steps, strict=True)
-                plt.plot(xs, ys, marker="braille", color=colour("cyan"), label="running" if live else None)
-            if curves.epochs:
-                plt.plot(curves.epochs, curves.train_loss, marker="braille", color=colour("blue"), label=f"train{tag}")
-                plt.plot(curves.epochs, curves.test_loss, marker="braille", color=colour("orange"), label=f"test{tag}")
-        _epoch_ticks(plt, run, old)
+        if others:
+            _compare(plt, others, "test loss", "test_loss")
+            self.refresh()
+            return
+        plt.title("loss (MSE)" if run and run.regression else "loss")
+        if run is not None:
+            if run.steps:
+                xs, ys = zip(*run.steps, strict=True)
+                plt.plot(xs, ys, marker="braille", color="cyan", label="running")
+            if run.epochs:
+                plt.plot(run.epochs, run.train_loss, marker="braille", color="blue", label="train")
+                plt.plot(run.epochs, run.test_loss, marker="braille", color="orange", label="test")
+        _epoch_ticks(plt, run)
         self.refresh()
 
 
 class AccuracyChart(PlotextPlot):
-    """Train and test accuracy per epoch, in percent."""
+    """Train and test accuracy per epoch, in percent; when comparing, each run's test accuracy."""
 
-    def draw(self, run: Curves | None, old: Curves | None) -> None:
+    def draw(self, run: Curves | None, others: list[Curves]) -> None:
         plt = self.plt
         plt.clear_figure()  # not clear_data: ticks from the last draw would stay
-        plt.title("accuracy %")
         plt.xlabel("epoch")
-        for curves, live in ((old, False), (run, True)):
-            if curves is None or not curves.train_acc:
-                continue
-            tag = "" if live else " (prev)"
-            colour = (lambda c: c) if live else (lambda c: OLD)  # noqa: E731
-            plt.plot(curves.epochs, curves.train_acc, marker="braille", color=colour("blue"), label=f"train{tag}")
-            plt.plot(curves.epochs, curves.test_acc, marker="braille", color=colour("green"), label=f"test{tag}")
-        _epoch_ticks(plt, run, old)
+        if others:
+            _compare(plt, others, "test accuracy %", "test_acc")
+            self.refresh()
+            return
+        plt.title("accuracy %")
+        if run is not None and run.train_acc:
+            plt.plot(run.epochs, run.train_acc, marker="braille", color="blue", label="train")
+            plt.plot(run.epochs, run.test_acc, marker="braille", color="green", label="test")
+        _epoch_ticks(plt, run)
         self.refresh()
 
 
@@ -86,12 +97,12 @@ class FitChart(PlotextPlot):
 
 
 class Charts(Vertical):
-    """The Charts tab."""
+    """The Charts tab: the attached run, or the runs being compared."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.run: Curves | None = None
-        self.old: Curves | None = None
+        self.others: list[Curves] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-row"):
@@ -99,25 +110,43 @@ class Charts(Vertical):
             yield AccuracyChart(id="acc-chart")
             yield FitChart(id="fit-chart")
         yield Static("", id="fit-note")
+        yield Static("", id="compare-table")
 
     def begin(self, run: Curves) -> None:
-        """A new run: the current one (if it got anywhere) becomes the grey comparison."""
-        if self.run is not None and self.run.epochs and self.run.regression == run.regression:
-            self.old = self.run
         self.run = run
-        self.set_class(run.regression, "-regression")
+        self.set_class(run.regression and not self.others, "-regression")
         self.query_one("#fit-note", Static).update("")
         self.redraw()
 
-    def clear_old(self) -> bool:
-        had = self.old is not None
-        self.old = None
-        self.redraw()
-        return had
+    def compare(self, curves: list[Curves], infos: list[Any], fields: list[str]) -> None:
+        """Overlay ``curves`` (empty: back to the attached run), with a table of the fields
+        that differ and each run's last and best test metrics."""
+        from rich.table import Table
 
-    def redraw(self) -> None:
-        self.query_one(LossChart).draw(self.run, self.old)
-        self.query_one(AccuracyChart).draw(self.run, self.old)
+        self.others = curves
+        self.set_class(bool(curves), "-comparing")
+        self.set_class(bool(self.run and self.run.regression and not curves), "-regression")
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        if curves:
+            table.add_column("")
+            for f in fields:
+                table.add_column(f.replace("_", " "))
+            for col in ("epochs", "last acc", "best acc", "last loss"):
+                table.add_column(col, justify="right")
+            num = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+            for colour, info in zip(PALETTE, infos, strict=False):
+                values = [str(info.config.get(f, "-")) for f in fields]
+                table.add_row(
+                    f"[{colour}]■[/]", *values, f"{info.epochs_done}/{info.epochs}",
+                    num(info.last_test_acc), num(info.best_test_acc), num(info.last_test_loss),
+                )  # fmt: skip
+        self.query_one("#compare-table", Static).update(table if curves else "")
+        self.redraw()
+
+    def redraw(self, acc: bool = True) -> None:
+        self.query_one(LossChart).draw(self.run, self.others)
+        if acc:
+            self.query_one(AccuracyChart).draw(self.run, self.others)
 
     def show_fit(self, x: Any, y_true: list[float], y_pred: list[float], extras: dict[str, Any]) -> None:
         self.query_one(FitChart).draw_fit(x, y_true, y_pred)

@@ -39,7 +39,11 @@ class ProgressLine(Horizontal):
 
     def ready(self) -> None:
         self.query_one(ProgressBar).update(total=1, progress=0)
-        self._set("ready", "pick a dataset and model, then r to start")
+        self._set("ready", "1 runs · 2 new run: pick a dataset and model, then r to start")
+
+    def attaching(self, where: str) -> None:
+        self.query_one(ProgressBar).update(total=None)
+        self._set("attaching", f"reading {where}")
 
     def started(self, ev: Any) -> None:
         self.device = self._mask(ev.device)

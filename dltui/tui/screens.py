@@ -1,4 +1,4 @@
-"""Modal screens: the key list (?) and the quit confirmation while a run is going."""
+"""Modal screens: the key list (?) and the quit question while launched runs train."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("r / enter", "start a run (from the form: enter in any field)"),
-    ("s", "stop the run (within one batch)"),
-    ("1 … 5", "Setup · Charts · Confusion · Samples · Log"),
+    ("1 … 6", "Runs · Setup · Charts · Confusion · Samples · Log"),
+    ("enter", "runs: attach to the run (live, or its final state)"),
+    ("space, c", "runs: mark runs, compare the marked ones in Charts"),
+    ("r", "runs: continue a stopped or crashed run · setup: start a run"),
+    ("n", "runs: new run (Setup) · samples: draw a new sample"),
+    ("s", "stop the attached run (within one batch)"),
     ("tab / shift+tab", "move between fields and panes"),
-    ("x", "charts: clear the previous run's grey curves"),
+    ("x", "charts: back from a comparison to the attached run"),
     ("arrows, enter", "confusion: move, show that cell's items"),
-    ("n", "samples: draw a new sample"),
     ("m", "samples: mistakes only / all"),
     ("c", "samples: back from a confusion cell"),
-    ("q", "quit (asks first while training)"),
+    ("q", "quit (runs keep training unless you stop them)"),
     ("?", "this list"),
 )
 
@@ -40,20 +42,28 @@ class KeysScreen(ModalScreen[None]):
             yield Static(table)
 
 
-class ConfirmQuitScreen(ModalScreen[bool]):
-    """Quitting mid-run stops the run first, so its directory is left consistent."""
+class ConfirmQuitScreen(ModalScreen[str | None]):
+    """Quitting while runs this app started are training: they keep going in the background
+    (the default) or are stopped first."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Stop and quit"),
-        Binding("n,escape", "answer(False)", "Keep training"),
+        Binding("k,enter", "answer('keep')", "Keep training"),
+        Binding("s", "answer('stop')", "Stop and quit"),
+        Binding("escape", "answer(None)", "Cancel"),
     ]
 
+    def __init__(self, live: int = 1) -> None:
+        super().__init__()
+        self.live = live
+
     def compose(self) -> ComposeResult:
+        runs = "A run you started is" if self.live == 1 else f"{self.live} runs you started are"
         with Vertical(id="quit-box", classes="dialog"):
             yield Static(
-                "[b]A run is in progress.[/b]\n\nStop it (completed epochs stay saved) and quit?\n\n"
-                "[b]y[/b] stop and quit · [b]n[/b] keep training"
+                f"[b]{runs} still training.[/b]\n\nThey run in processes of their own: `dltui` "
+                "shows them again later.\n\n"
+                "[b]k[/b]/enter keep training and quit · [b]s[/b] stop and quit · [b]esc[/b] cancel"
             )
 
-    def action_answer(self, answer: bool) -> None:
+    def action_answer(self, answer: str | None) -> None:
         self.dismiss(answer)

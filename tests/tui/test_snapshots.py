@@ -1,21 +1,39 @@
-"""Snapshots of a deterministic finished run (digits + mlp, 3 epochs, one thread, no
-clock-paced progress events, machine-dependent numbers masked)."""
+"""Snapshots of the app attached to one finished run (digits + mlp, 3 epochs, trained on
+one thread in this process), with what the clock decides taken out of its files (the
+clock-paced progress lines, timestamps, timings) and machine-dependent numbers masked."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
-from pilot_helpers import quiet_train, wait_done
+from pilot_helpers import finished_run, wait_done, wait_for, wait_ready, without_clock
 
 from dltui.tui.app import make_app
+from dltui.tui.runs_view import RunsTable
 
 
-def finished_run():
-    return make_app({"epochs": 3, "out": "run"}, start=True, masked=True, threads=1, trainer=quiet_train)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """Trained once for the module; each test gets its own copy."""
+    return without_clock(finished_run(tmp_path_factory.mktemp("trained") / "run", epochs=3))
+
+
+@pytest.fixture
+def run_dir(trained) -> Path:
+    return Path(shutil.copytree(trained, Path("runs") / "run"))  # the autouse fixture chdirs into tmp_path
+
+
+def attached(run_dir: Path):
+    return make_app(watch=run_dir, masked=True)
 
 
 def showing(tab: str):
     async def run_before(pilot) -> None:
         await wait_done(pilot)
+        await wait_ready(pilot)  # the footer's keys depend on it
+        await wait_for(pilot, lambda: pilot.app.query_one(RunsTable).runs)
         pilot.app.clear_notifications()  # toasts time out: never let one decide a snapshot
         await pilot.press(tab)
         await pilot.pause()
@@ -25,13 +43,17 @@ def showing(tab: str):
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
-def test_charts(snap_compare, size):
-    assert snap_compare(finished_run(), terminal_size=size, run_before=showing("2"))
+def test_charts(snap_compare, run_dir, size):
+    assert snap_compare(attached(run_dir), terminal_size=size, run_before=showing("3"))
 
 
-def test_confusion_80x24(snap_compare):
-    assert snap_compare(finished_run(), terminal_size=(80, 24), run_before=showing("3"))
+def test_confusion_80x24(snap_compare, run_dir):
+    assert snap_compare(attached(run_dir), terminal_size=(80, 24), run_before=showing("4"))
 
 
-def test_samples_120x40(snap_compare):
-    assert snap_compare(finished_run(), terminal_size=(120, 40), run_before=showing("4"))
+def test_samples_120x40(snap_compare, run_dir):
+    assert snap_compare(attached(run_dir), terminal_size=(120, 40), run_before=showing("5"))
+
+
+def test_runs_80x24(snap_compare, run_dir):
+    assert snap_compare(attached(run_dir), terminal_size=(80, 24), run_before=showing("1"))
