@@ -177,42 +177,6 @@ def _runs_dir(raw: str | None) -> str:
         raise  # unreachable: fail() exits
 
 
-@app.command()
-def watch(
-    path: str = typer.Argument(..., metavar="RUN_DIR", help="the run directory to follow"),
-    images: str = typer.Option("auto", "--images", metavar="MODE", help="auto | halfblock"),
-    runs_dir: str | None = RUNS_DIR,
-) -> None:
-    """Open the app attached to one run: live while it trains, its final state after."""
-    from dltui.config import user_path
-    from dltui.runs import is_run_dir
-
-    try:
-        where = user_path("path", path)
-    except DltuiError as exc:
-        fail(str(exc), exc.exit_code)
-    if not where.is_dir() or not is_run_dir(where):
-        fail(f"'{path}' is not a run directory (no config.json or metrics.csv in it)")
-    if images not in ("auto", "halfblock"):
-        fail(f"--images: {images!r} is not one of auto, halfblock")
-    from dltui.tui.app import run_app
-
-    raise typer.Exit(run_app({}, False, images, runs_dir=_runs_dir(runs_dir), watch=str(where)))
-
-
-@app.command()
-def runs(
-    runs_dir: str | None = RUNS_DIR,
-    json_out: bool = typer.Option(False, "--json", help="one JSON array of runs on stdout"),
-) -> None:
-    """List the runs under the runs directory, newest first, with their status (running,
-    finished, stopped, failed, crashed)."""
-    from dltui.reporting import print_runs
-    from dltui.runs import scan
-
-    print_runs(scan(Path(_runs_dir(runs_dir))), json_out)
-
-
 class _Interrupts:
     """First Ctrl+C, SIGTERM or SIGHUP: stop after the current batch. Second: abort at once.
     A SIGHUP that is ignored already (`nohup`) stays ignored."""
@@ -411,6 +375,42 @@ def models(
         print_models(dataset)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
+
+
+@app.command()
+def watch(
+    path: str = typer.Argument(..., metavar="RUN_DIR", help="the run directory to follow"),
+    images: str = typer.Option("auto", "--images", metavar="MODE", help="auto | halfblock"),
+    runs_dir: str | None = RUNS_DIR,
+) -> None:
+    """Open the app attached to one run: live while it trains, its final state after."""
+    from dltui.config import user_path
+    from dltui.runs import is_run_dir
+
+    try:
+        where = user_path("path", path)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+    if not where.is_dir() or not is_run_dir(where):
+        fail(f"'{path}' is not a run directory (no config.json or metrics.csv in it)")
+    if images not in ("auto", "halfblock"):
+        fail(f"--images: {images!r} is not one of auto, halfblock")
+    from dltui.tui.app import run_app
+
+    raise typer.Exit(run_app({}, False, images, runs_dir=_runs_dir(runs_dir), watch=str(where)))
+
+
+@app.command()
+def runs(
+    runs_dir: str | None = RUNS_DIR,
+    json_out: bool = typer.Option(False, "--json", help="one JSON array of runs on stdout"),
+) -> None:
+    """List the runs under the runs directory, newest first, with their status (running,
+    finished, stopped, failed, crashed)."""
+    from dltui.reporting import print_runs
+    from dltui.runs import scan
+
+    print_runs(scan(Path(_runs_dir(runs_dir))), json_out)
 
 
 @app.command()
