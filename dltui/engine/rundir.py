@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -42,15 +43,19 @@ def _tmp_name(path: Path) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}.tmp"
 
 
-def _write_all(fd: int, payload: bytes) -> None:
+def _write_all(fd: int, payload: bytes, durable: bool) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view) :]
-    os.fsync(fd)
+    if durable:
+        os.fsync(fd)
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Replace ``path`` with ``data``: readers see the old file or the new one, never a part."""
+def atomic_write(path: Path, data: bytes | str, durable: bool = True) -> None:
+    """Replace ``path`` with ``data``: readers see the old file or the new one, never a part.
+    ``durable`` fsyncs the data first, so a power cut cannot leave an empty file either;
+    artefacts that only viewers read skip it (an fsync is 1-5 ms here, and the writer
+    thread has one epoch's time for all of an epoch's files)."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     tmp = _tmp_name(path)
@@ -60,7 +65,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         fd = -1
     try:
         if fd >= 0:
-            _write_all(fd, payload)
+            _write_all(fd, payload, durable)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             if not _link_unnamed(fd, tmp):  # write a named file after all
@@ -68,7 +73,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
                 fd = -1
         if fd < 0:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-            _write_all(fd, payload)
+            _write_all(fd, payload, durable)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -79,21 +84,31 @@ def atomic_write(path: Path, data: bytes | str) -> None:
             os.close(fd)
 
 
+_LINK: list[str] = ["proc", "linkat"]  # the ways still worth trying, best first
+
+
 def _link_unnamed(fd: int, dest: Path) -> bool:
     """Give the O_TMPFILE ``fd`` the name ``dest``: through /proc (the usual way), else
-    linkat(AT_EMPTY_PATH) (needs CAP_DAC_READ_SEARCH; some sandboxes refuse /proc links)."""
-    try:
-        os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
-        return True
-    except OSError:
-        pass
-    try:
-        import ctypes
+    linkat(AT_EMPTY_PATH) (needs CAP_DAC_READ_SEARCH; some sandboxes refuse /proc links).
+    A way that failed once is not tried again."""
+    for way in list(_LINK):
+        try:
+            if way == "proc":
+                os.link(f"/proc/self/fd/{fd}", dest, follow_symlinks=True)
+                return True
+            if _libc().linkat(fd, b"", -100, os.fsencode(dest), 0x1000) == 0:  # AT_FDCWD, AT_EMPTY_PATH
+                return True
+        except (OSError, AttributeError):
+            pass
+        _LINK.remove(way)
+    return False
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.linkat(fd, b"", -100, os.fsencode(dest), 0x1000) == 0  # AT_FDCWD, AT_EMPTY_PATH
-    except (OSError, AttributeError):
-        return False
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
@@ -316,8 +331,8 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
     atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write(path, json.dumps(data, indent=2) + "\n")
+def write_json(path: Path, data: dict[str, Any], durable: bool = True) -> None:
+    atomic_write(path, json.dumps(data, indent=2) + "\n", durable)
 
 
 def _fmt(v: Any) -> str:
@@ -395,12 +410,12 @@ def _jsonable(v: Any) -> Any:
     return str(v)
 
 
-def _savez(path: Path, **arrays: Any) -> None:
+def _savez(path: Path, durable: bool, **arrays: Any) -> None:
     import numpy as np
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue(), durable)
 
 
 def write_testset(run_dir: Path, x_test: Any, y_test: Any, sample: list[int]) -> None:
@@ -408,7 +423,7 @@ def write_testset(run_dir: Path, x_test: Any, y_test: Any, sample: list[int]) ->
     seeded items, once per run: a viewer draws test items without loading the dataset."""
     import numpy as np
 
-    _savez(run_dir / TESTSET, x=x_test.numpy(), y=y_test.numpy(), sample=np.asarray(sample, dtype=np.int64))
+    _savez(run_dir / TESTSET, True, x=x_test.numpy(), y=y_test.numpy(), sample=np.asarray(sample, dtype=np.int64))
 
 
 def write_evaluation(run_dir: Path, epoch: int, y_pred: Any, confidence: Any, confusion: Any) -> None:
@@ -417,8 +432,9 @@ def write_evaluation(run_dir: Path, epoch: int, y_pred: Any, confidence: Any, co
     import numpy as np
 
     counts = np.asarray(confusion if confusion is not None else np.zeros((0, 0)), dtype=np.int64)
-    _savez(
+    _savez(  # a viewer's artefact, rewritten every epoch: not worth an fsync
         run_dir / EVALUATION,
+        False,
         epoch=np.int64(epoch),
         y_pred=y_pred.numpy(),
         confidence=confidence.numpy(),
