@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from dltui.errors import EXIT_BELOW_BAR, EXIT_INTERRUPTED, EXIT_USAGE, DltuiError
+from dltui.words import plural
 
 # the click that typer runs on: its own copy in recent typer, the click package before
 _clicks = importlib.import_module(TyperGroup.__mro__[1].__module__.rsplit(".", 1)[0] + ".exceptions")
@@ -319,7 +320,8 @@ def _resume(path: str, given: dict[str, Any]):
     if state["epoch"] >= cfg.epochs:
         raise ConfigError(
             "epochs",
-            f"the run in '{path}' already completed {state['epoch']} epochs; pass --epochs above that to continue",
+            f"the run in '{path}' already completed {plural(state['epoch'], 'epoch')}; "
+            "pass --epochs above that to continue",
         )
     return cfg, state, run_dir
 

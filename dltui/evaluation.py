@@ -8,6 +8,7 @@ from typing import Any
 
 from dltui.config import TrainConfig
 from dltui.errors import CheckpointError
+from dltui.words import article
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def evaluate_checkpoint(
     cfg = config_from_checkpoint(state, source, device=device, data_dir=data_dir)
     for flag, wanted, saved in (("--dataset", dataset, cfg.dataset), ("--model", model, cfg.model)):
         if wanted and wanted.strip().lower() != saved:
-            raise CheckpointError(f"{flag}: '{source}' holds a {cfg.model} trained on {cfg.dataset}, not {wanted}")
+            held = f"{article(cfg.model)} trained on {cfg.dataset}"
+            raise CheckpointError(f"{flag}: '{source}' holds {held}, not {wanted}")
     net = build_model(cfg.model, datasets.DATASETS[cfg.dataset])
     check_weights(state, net, source, f"{cfg.model} on {cfg.dataset}")
     try:

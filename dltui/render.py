@@ -199,8 +199,10 @@ def grid_layout(classes: Sequence[str], matrix: Sequence[Sequence[int]], max_wid
     while cell < min(5, longest) and max_width - n * (cell + 2) - acc - 1 >= 8:
         cell += 1
     gap = 1 if max_width - n * (cell + 1) - acc - 1 >= 4 else 0
+    if not gap and cell == len(str(biggest)) and max_width - n * (cell + 1) - acc - 1 >= 3:
+        cell += 1  # no gap: a column of its own for the space between counts ('27100' was 27 | 100)
     room = max_width - n * (cell + gap) - acc - 1
-    label = max(4, min(10, max((len(c) for c in classes), default=4), room))
+    label = max(3, min(10, max((len(c) for c in classes), default=4), room))
     return GridLayout(label_width=label, cell_width=cell, gap=gap)
 
 
@@ -222,6 +224,9 @@ def confusion_grid(
     lay = grid_layout(classes, matrix, max_width)
     cw = lay.cell_width
     heads = abbreviate(classes, cw)
+    # row labels as short as the column heads are named like them ('Ara' down and across, not 'Ara…')
+    cramped = lay.label_width <= cw + 1 and any(len(c) > lay.label_width for c in classes)
+    rows = heads if cramped else [fit(c, lay.label_width) for c in classes]
     text = Text(no_wrap=True, overflow="crop")
     corner = "true╲pred" if lay.label_width >= 9 else "true"
     text.append(corner[: lay.label_width].ljust(lay.label_width) + " ", "dim")
@@ -234,7 +239,7 @@ def confusion_grid(
         total = sum(row) or 1
         text.append("\n")
         style = "bold reverse" if cursor and cursor[0] == i else "bold"
-        text.append(fit(classes[i], lay.label_width).ljust(lay.label_width), style)
+        text.append(rows[i].ljust(lay.label_width), style)
         text.append(" ")
         for j, count in enumerate(row):
             rate = count / total

@@ -24,6 +24,7 @@ from dltui.engine.events import (
     RunStopped,
     RunSummary,
 )
+from dltui.words import plural
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -351,7 +352,7 @@ def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
         )
         return
     console = Console(highlight=False)
-    console.print(f"{r.path}: {r.config.model} on {r.config.dataset}, {r.epoch} epochs trained", markup=False)
+    console.print(f"{r.path}: {r.config.model} on {r.config.dataset}, {plural(r.epoch, 'epoch')} trained", markup=False)
     if r.acc is not None:
         console.print(f"test accuracy {r.acc:.4f}  test loss {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
     else:

@@ -22,6 +22,8 @@ HEADLESS = [
     "dltui.cli",
     "dltui.serve",
     "dltui.runs",
+    "dltui.sysinfo",
+    "dltui.words",
 ]
 
 CHECK = """

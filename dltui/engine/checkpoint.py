@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltui.engine.rundir import atomic_write
 from dltui.errors import CheckpointError, ConfigError
+from dltui.words import article, plural
 
 if TYPE_CHECKING:
     import torch
@@ -123,13 +124,13 @@ def check_structure(state: Any, p: Path | str) -> None:
     import torch
 
     if not isinstance(state, dict):
-        raise _not_ours(p, f"it holds a {type(state).__name__}, not a dict")
+        raise _not_ours(p, f"it holds {article(type(state).__name__)}, not a dict")
     missing = sorted(set(REQUIRED) - set(state))
     if missing:
         raise _not_ours(p, f"missing {', '.join(missing)}")
     for key, kind in REQUIRED.items():
         if not isinstance(state[key], kind) or isinstance(state[key], bool):
-            raise _not_ours(p, f"'{key}' is a {type(state[key]).__name__}, not a {kind.__name__}")
+            raise _not_ours(p, f"'{key}' is {article(type(state[key]).__name__)}, not {article(kind.__name__)}")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["model"].items()):
         raise _not_ours(p, "'model' must map names to tensors")
     epochs = state["config"].get("epochs")
@@ -141,9 +142,11 @@ def check_structure(state: Any, p: Path | str) -> None:
         raise _not_ours(p, "'optimizer' lacks state and param_groups")
     history = state.get("history")
     if history is not None:
-        if not isinstance(history, list) or len(history) != epoch:
-            n = len(history) if isinstance(history, list) else type(history).__name__
-            raise CheckpointError(f"'{p}': its history has {n} epochs, its epoch counter says {epoch}")
+        if not isinstance(history, list):
+            raise CheckpointError(f"'{p}': its history is not a list (a {type(history).__name__})")
+        if len(history) != epoch:
+            n = plural(len(history), "epoch")
+            raise CheckpointError(f"'{p}': its history has {n}, its epoch counter says {epoch}")
         for i, row in enumerate(history, 1):
             ok = isinstance(row, dict) and row.get("epoch") == i
             ok = ok and all(isinstance(k, str) and (v is None or _is_float(v)) for k, v in row.items())

@@ -29,13 +29,15 @@ from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
 from dltui.errors import EXIT_USAGE
 from dltui.tui.charts import Charts
 from dltui.tui.confusion import ConfusionGrid
+from dltui.tui.dashboard import MIN_SIZE, Dashboard, StatsCard
 from dltui.tui.messages import EngineBroken, EngineReady, StartRequested
 from dltui.tui.progress import ProgressLine
 from dltui.tui.runs_view import RunsTable
 from dltui.tui.sampler import Sampler
 from dltui.tui.screens import ConfirmQuitScreen, KeysScreen
 from dltui.tui.setup import SetupForm
-from dltui.tui.state import Curves, shown_path
+from dltui.tui.state import Curves, RunStats, shown_path
+from dltui.words import plural
 
 # charts and sampler redraw at most this often, however fast epochs come: drawing them is
 # most of what the app costs a run beside it (measured: plotext and repainting were ~90 %
@@ -43,7 +45,7 @@ from dltui.tui.state import Curves, shown_path
 DRAW_INTERVAL_S = 1.0
 POLL_INTERVAL_S = 0.25  # the attached run's events.jsonl is read this often
 SCAN_INTERVAL_S = 2.0  # the runs table, compared runs and the attached run's liveness
-TABS = ("runs", "setup", "charts", "confusion", "samples", "log")
+TABS = ("runs", "setup", "charts", "confusion", "samples", "log", "dashboard")
 TAB_ACTIONS = {"clear_old": "charts", "new_sample": "samples", "mistakes": "samples", "all_items": "samples"}
 _catalog: tuple[dict[str, list[tuple[str, int]]], bool] | None = None  # per process: probing models costs ~2 s
 
@@ -66,14 +68,21 @@ class DltuiApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (80, "-normal"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (24, "-normal-height"), (40, "-tall")]
     BINDINGS = [
+        # a text field takes letter keys, and the footer drops the keys it takes: the
+        # control and function keys after each letter keep Quit, Keys and Start listed
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("question_mark", "keys", "Keys", key_display="?"),
+        Binding("f1", "keys", "Keys"),
         Binding("r", "start", "Start"),
+        Binding("ctrl+r", "start", "Start"),
         Binding("s", "stop", "Stop"),
         Binding("x", "clear_old", "Clear compare"),
+        Binding("l", "log_scale", "Log loss"),
         Binding("n", "new_sample", "New draw"),
         Binding("m", "mistakes", "Mistakes"),
         Binding("c", "all_items", "All"),
+        Binding("ctrl+s", "save_screen", "Screenshot"),
         *(Binding(str(i + 1), f"tab('{tab}')", tab.title(), show=False) for i, tab in enumerate(TABS)),
     ]
 
@@ -102,11 +111,17 @@ class DltuiApp(App[int]):
         self.ended = False  # the attached run's final event was seen
         self.launched: dict[Path, subprocess.Popen] = {}  # runs this app started (reaped as they end)
         self.curves: Curves | None = None
+        self.stats = RunStats()  # the dashboard's stats card
+
+        from dltui.sysinfo import Sampler as MachineSampler
+
+        self._machine = MachineSampler()
         self.compared: list[Path] = []
         self.last_epoch: Any = None
         self._quit_pending = False
         self._dirty: set[str] = set()  # "loss" / "charts" (both) / "sampler": redrawn by the next _draw_tick
         self.log_lines: list[str] = []  # what the Log tab holds, readable while hidden
+        self._log_stale = False  # log_lines has lines the (hidden) Log view does not
 
     def compose(self) -> ComposeResult:
         yield ProgressLine(masked=self.masked, id="progress")
@@ -123,6 +138,8 @@ class DltuiApp(App[int]):
                 yield Sampler(self.images, id="sampler")
             with TabPane("6 Log", id="log"):
                 yield RichLog(max_lines=1000, wrap=True, markup=True, min_width=20, id="log-view")
+            with TabPane("7 Dashboard", id="dashboard"):  # shown at 120x40 and up
+                yield Dashboard(self.images, id="dashboard-view")
         yield Static("terminal too small (need 80×24)", id="too-small")
         yield Footer(show_command_palette=False)  # ^p still opens it; the 80 columns go to our keys
 
@@ -140,12 +157,16 @@ class DltuiApp(App[int]):
         """Draw what changed since the last tick: plotext and half-block drawing never run
         per event."""
         active = self.query_one(TabbedContent).active
-        if active == "charts" and self._dirty & {"loss", "charts"}:  # hidden charts wait for their tab
-            self.query_one(Charts).redraw(acc="charts" in self._dirty)
+        shown = {"charts": "#charts-view", "dashboard": "#dash-charts"}.get(active)
+        if shown and self._dirty & {"loss", "charts"}:  # hidden charts wait for their tab
+            self.query_one(shown, Charts).redraw(acc="charts" in self._dirty)
             self._dirty -= {"loss", "charts"}
         if "sampler" in self._dirty:
-            self.query_one(Sampler).redraw()
+            self.query_one("#sampler", Sampler).redraw()
+            self.query_one("#dash-sampler", Sampler).redraw()
             self._dirty.discard("sampler")
+        if active == "dashboard":
+            self.query_one(StatsCard).show(self.stats, self._machine.sample(), self.masked)
 
     # --- loading the engine (for the Setup form's menus) after the first paint ---
 
@@ -199,7 +220,8 @@ class DltuiApp(App[int]):
             )
             return
         out = Path(cfg.out) if cfg.out else self._new_run_dir(cfg)
-        self.log_line(f"starting {cfg.dataset} · {cfg.model} · {cfg.epochs} epochs · lr {cfg.lr:g} · {cfg.optimizer}")
+        what = f"{cfg.dataset} · {cfg.model} · {plural(cfg.epochs, 'epoch')} · lr {cfg.lr:g} · {cfg.optimizer}"
+        self.log_line(f"starting {what}")
         self._launch(["run", *run_args(cfg), "--out", str(out)], out)
 
     def _new_run_dir(self, cfg: Any) -> Path:
@@ -246,9 +268,22 @@ class DltuiApp(App[int]):
         self.attached, self.watcher = Path(path), RunWatcher(path)
         self.running, self.ended, self.curves, self.last_epoch = True, False, None, None
         self.query_one(ProgressLine).attaching(shown_path(str(path)) if not self.masked else "··")
-        self.query_one(TabbedContent).active = "charts"
+        self.query_one(TabbedContent).active = "dashboard" if self._roomy() else "charts"
         self._poll()
         self.refresh_bindings()
+
+    def _roomy(self) -> bool:
+        return self.size.width >= MIN_SIZE[0] and self.size.height >= MIN_SIZE[1]
+
+    def on_resize(self) -> None:
+        """The dashboard tab exists at 120x40 and up; below, its views are the other tabs."""
+        tabs = self.query_one(TabbedContent)
+        if self._roomy():
+            tabs.show_tab("dashboard")
+        else:
+            if tabs.active == "dashboard":
+                tabs.active = "charts"
+            tabs.hide_tab("dashboard")
 
     def _poll(self) -> None:
         """Feed the attached run's new events to the widgets, as the engine's events."""
@@ -280,6 +315,7 @@ class DltuiApp(App[int]):
             self.curves.add_steps(points)
             self._dirty.add("loss")  # the accuracy chart changes only at epochs
             self.query_one(ProgressLine).batch(last_progress)
+            self.stats.progress(last_progress)
 
     def _check_alive(self) -> None:
         """A run whose writer is gone without a final event crashed (kill -9, OOM), unless
@@ -321,16 +357,20 @@ class DltuiApp(App[int]):
         # a continued run keeps the curves of its epochs before the restart (metrics.csv's)
         self.curves = read_curves(ev.run_dir, name, up_to=ev.start_epoch) if ev.start_epoch else Curves(name)
         self.curves.regression = regression
-        self.query_one(Charts).begin(self.curves)
+        for charts in self.query(Charts):
+            charts.begin(self.curves)
         self.query_one(ProgressLine).started(ev)
+        self.stats.started(ev)
         if regression:
             note = "regression: no classes, see the fit view in Charts (3)"
         elif data.x_test is None:
             note = "this run kept no evaluation (an older dltui): its curves are in Charts (3)"
         else:
             note = "waiting for epoch 1…"
-        self.query_one(ConfusionGrid).reset(data.classes, note)
-        self.query_one(Sampler).set_data(data)  # also for a run without test items: drops the last run's
+        for grid in self.query(ConfusionGrid):
+            grid.reset(data.classes, note)
+        for sampler in self.query(Sampler):
+            sampler.set_data(data)  # also for a run without test items: drops the last run's
         where = "··" if self.masked else shown_path(ev.run_dir)
         self.log_line(f"{cfg.model}: {ev.n_params:,} parameters · {ev.steps_per_epoch} steps/epoch · run dir {where}")
 
@@ -338,23 +378,28 @@ class DltuiApp(App[int]):
         self.last_epoch = ev
         if self.curves is not None:
             self.curves.add_epoch(ev.epoch, ev.train_loss, ev.test_loss, ev.train_acc, ev.test_acc)
+            self.curves.lr = ev.lr
         self._dirty.add("charts")
         self.query_one(ProgressLine).epoch(ev)
+        self.stats.ended_epoch(ev)
         acc = f" · train acc {ev.train_acc:.1%} · test acc {ev.test_acc:.1%}" if ev.test_acc is not None else ""
         secs = "··" if self.masked else f"{ev.seconds:.2f}s"
         losses = f"train loss {ev.train_loss:.4f} · test loss {ev.test_loss:.4f}"
         self.log_line(f"epoch {ev.epoch}/{ev.epochs} · {losses}{acc} · {secs}")
 
     def _evaluated(self, ev: Any) -> None:
-        sampler = self.query_one(Sampler)
+        sampler = self.query_one("#sampler", Sampler)
         if ev.confusion is not None:
-            self.query_one(ConfusionGrid).show(ev.confusion, ev.epoch)
+            for grid in self.query(ConfusionGrid):
+                grid.show(ev.confusion, ev.epoch)
         elif sampler.data is not None:
             extras = self.last_epoch.extras if self.last_epoch else {}
             x = sampler.data.x_test.tolist()
-            self.query_one(Charts).show_fit(x, ev.y_true.tolist(), ev.y_pred.tolist(), extras)
+            for charts in self.query(Charts):
+                charts.show_fit(x, ev.y_true.tolist(), ev.y_pred.tolist(), extras)
         if sampler.data is not None:
-            sampler.set_eval(ev)  # stores; drawn by the next _draw_tick
+            for each in self.query(Sampler):
+                each.set_eval(ev)  # stores; drawn by the next _draw_tick
             self._dirty.add("sampler")
 
     def _ended(self, ev: Any) -> None:
@@ -362,6 +407,7 @@ class DltuiApp(App[int]):
 
         self.running, self.ended = False, True
         summary = ev.summary
+        self.stats.status = {RunFinished: "finished", RunFailed: "failed"}.get(type(ev), "stopped")
         crashed = isinstance(ev, RunFailed) and ev.message.startswith("the run's process died")
         status = "finished" if isinstance(ev, RunFinished) else "failed" if isinstance(ev, RunFailed) else "stopped"
         status = "crashed" if crashed else status
@@ -373,7 +419,7 @@ class DltuiApp(App[int]):
             self.log_line(f"[red]run {status}: {ev.message}[/red]")
         else:
             best = f" · best test acc {summary.best_test_acc:.1%}" if summary.best_test_acc is not None else ""
-            text = f"{status} after {summary.epochs_done} epoch{'' if summary.epochs_done == 1 else 's'}{best}"
+            text = f"{status} after {plural(summary.epochs_done, 'epoch')}{best}"
             self.notify(text, title=f"Run {status}", timeout=6)
             where = "··" if self.masked else shown_path(summary.run_dir)
             self.log_line(f"{text} · saved in {where}")
@@ -417,7 +463,7 @@ class DltuiApp(App[int]):
         infos = [i for i in map(read_run, self.compared) if i is not None]
         fields = differing(infos)
         curves = [read_curves(i.path, label(i, fields)) for i in infos]
-        self.query_one(Charts).compare(curves, infos, fields)
+        self.query_one("#charts-view", Charts).compare(curves, infos, fields)
 
     def on_runs_table_resume_requested(self, message: RunsTable.ResumeRequested) -> None:
         if message.status not in ("stopped", "crashed", "failed"):
@@ -431,6 +477,8 @@ class DltuiApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # True: shown; None: shown greyed out; False: hidden (the footer keeps 80 columns for keys that work)
         active = self.query_one(TabbedContent).active
+        if action == "log_scale":
+            return active in ("charts", "dashboard")
         if action in TAB_ACTIONS:
             if action == "clear_old":
                 return active == "charts" and bool(self.compared)
@@ -475,23 +523,68 @@ class DltuiApp(App[int]):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def action_log_scale(self) -> None:
+        for charts in self.query(Charts):
+            on = charts.toggle_log()
+        self.notify(f"loss on a {'log' if on else 'linear'} scale", timeout=2)
+
     def action_clear_old(self) -> None:
         self.compared = []
-        self.query_one(Charts).compare([], [], [])
+        self.query_one("#charts-view", Charts).compare([], [], [])
         self.notify("comparison cleared", timeout=2)
         self.refresh_bindings()
 
     def action_new_sample(self) -> None:
-        self.query_one(Sampler).new_sample()
+        self.query_one("#sampler", Sampler).new_sample()
 
     def action_mistakes(self) -> None:
-        self.query_one(Sampler).toggle_mistakes()
+        self.query_one("#sampler", Sampler).toggle_mistakes()
 
     def action_all_items(self) -> None:
-        self.query_one(Sampler).clear_filter()
+        self.query_one("#sampler", Sampler).clear_filter()
 
     def action_keys(self) -> None:
         self.push_screen(KeysScreen())
+
+    def action_save_screen(self) -> None:
+        """Save the screen as SVG (and PNG where a converter is at hand) beside the attached
+        run, else in the runs directory, else here."""
+        from dltui.tui.screenshot import screenshot_dir
+
+        where = screenshot_dir(self.attached, self.runs_dir)
+        try:
+            svg = Path(self.save_screenshot(path=str(where)))
+        except OSError as exc:
+            self.notify(f"cannot save a screenshot in {where}: {exc.strerror or exc}", severity="error")
+            return
+        self._convert_screenshot(svg)
+
+    @work(thread=True, exit_on_error=False, group="screenshot", description="converting a screenshot")
+    def _convert_screenshot(self, svg: Path) -> None:
+        from dltui.tui.screenshot import svg_to_png
+
+        png = svg_to_png(svg)
+        saved = shown_path(str(svg)) + (f"\nand {png.name}" if png is not None else "")
+        self.call_from_thread(self.notify, saved, title="Screenshot saved", timeout=6)
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        # Textual's default folder is ~/Downloads, which may not exist
+        from dltui.tui.screenshot import screenshot_dir
+
+        where = path or str(screenshot_dir(self.attached, self.runs_dir))
+        return super().deliver_screenshot(filename, where, time_format)
+
+    def get_system_commands(self, screen: Any) -> Any:
+        """The palette's Screenshot is ctrl+s's (the run's folder, a PNG too)."""
+        from textual.app import SystemCommand
+
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                help_text = "Save the screen (SVG, and PNG) beside the run (ctrl+s)"
+                command = SystemCommand(command.title, help_text, self.action_save_screen)
+            yield command
 
     def _live_launched(self) -> list[Path]:
         return [path for path, proc in self.launched.items() if proc.poll() is None]
@@ -519,13 +612,15 @@ class DltuiApp(App[int]):
         target = {"runs": RunsTable, "confusion": ConfusionGrid, "samples": Sampler, "log": RichLog}.get(pane or "")
         if target is not None:
             self.query_one(target).focus()
+        if pane == "log":
+            self.call_after_refresh(self._refill_log)  # at the width it has now that it shows
         if pane == "samples":
-            self.call_after_refresh(self.query_one(Sampler).redraw)  # it may have been drawn while hidden
-        if pane == "charts" and self._dirty & {"loss", "charts"}:
+            self.call_after_refresh(self.query_one("#sampler", Sampler).redraw)  # it may have been drawn while hidden
+        if pane in ("charts", "dashboard") and self._dirty & {"loss", "charts"}:
             self._draw_tick()
 
     def on_confusion_grid_cell_selected(self, message: ConfusionGrid.CellSelected) -> None:
-        self.query_one(Sampler).filter_cell(message.true, message.pred)
+        self.query_one("#sampler", Sampler).filter_cell(message.true, message.pred)
         self.query_one(TabbedContent).active = "samples"
 
     def _catch_signals(self) -> None:
@@ -542,7 +637,18 @@ class DltuiApp(App[int]):
     def log_line(self, text: str) -> None:
         self.log_lines.append(text)
         del self.log_lines[:-1000]
-        self.query_one("#log-view", RichLog).write(text)
+        if self.query_one(TabbedContent).active == "log":
+            self.query_one("#log-view", RichLog).write(text)
+        else:  # a hidden RichLog wraps at its min_width (20): rewritten when its tab shows
+            self._log_stale = True
+
+    def _refill_log(self) -> None:
+        if self._log_stale:
+            self._log_stale = False
+            log = self.query_one("#log-view", RichLog)
+            log.clear()
+            for line in self.log_lines:
+                log.write(line)
 
 
 def _last_line(path: Path) -> str:

@@ -4,8 +4,10 @@ a run, each named by what differs between them, with a table of those fields bel
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
@@ -14,13 +16,36 @@ from textual_plotext import PlotextPlot
 from dltui.tui.state import Curves
 
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")  # one per compared run
+RICH = {"orange": "dark_orange"}  # plotext colour names Rich spells otherwise
+# the curves of one run: (label, colour), one colour a meaning in both charts
+RUNNING, TRAIN, TEST = ("running", "cyan"), ("train", "blue"), ("test", "orange")
+MAX_TICKS = 8  # epoch labels on the x axis: room for 3-digit epochs in a half-width chart
+
+
+def epoch_ticks(n: int) -> list[int]:
+    """Whole epochs to label, about MAX_TICKS: every epoch, else every 2, 5, 10, 20, 50,
+    100, ... (and epoch 1). plotext alone labels 1.50 on a 3-epoch run."""
+    if n <= 0:
+        return []
+    steps = (m * 10**e for e in itertools.count() for m in (1, 2, 5))
+    step = next(s for s in steps if n // s <= MAX_TICKS)
+    return sorted({1, *range(step, n + 1, step)})
 
 
 def _epoch_ticks(plt, *runs: Curves | None) -> None:
-    """Whole-epoch ticks for short runs (plotext would label 1.50 on a 3-epoch run)."""
     n = max((c.epochs[-1] for c in runs if c is not None and c.epochs), default=0)
-    if 0 < n <= 12:
-        plt.xticks(list(range(1, n + 1)))
+    if n > 0:
+        plt.xticks(epoch_ticks(n))
+
+
+def legend(items: list[tuple[str, str]]) -> Text:
+    """The charts' legend, under them: plotext's own sits on the curves' top-left corner,
+    where a falling loss starts."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for label, colour in items:
+        text.append("━━ ", RICH.get(colour, colour))
+        text.append(f"{label}   ")
+    return text
 
 
 def _compare(plt, others: list[Curves], title: str, attr: str) -> None:
@@ -28,7 +53,7 @@ def _compare(plt, others: list[Curves], title: str, attr: str) -> None:
     plt.title(title)
     for colour, curves in zip(PALETTE, others, strict=False):
         if getattr(curves, attr):
-            plt.plot(curves.epochs, getattr(curves, attr), marker="braille", color=colour, label=curves.label)
+            plt.plot(curves.epochs, getattr(curves, attr), marker="braille", color=colour)
     _epoch_ticks(plt, *others)
 
 
@@ -36,22 +61,28 @@ class LossChart(PlotextPlot):
     """Smoothed running training loss within epochs, plus train and test loss per epoch;
     when comparing, each compared run's test loss."""
 
+    log = False  # l toggles a log scale (losses spanning decades)
+
     def draw(self, run: Curves | None, others: list[Curves]) -> None:
         plt = self.plt
         plt.clear_figure()  # not clear_data: ticks from the last draw would stay
         plt.xlabel("epoch")
+        if self.log:
+            plt.yscale("log")
+        scale = " (log)" if self.log else ""
         if others:
-            _compare(plt, others, "test loss", "test_loss")
+            _compare(plt, others, "test loss" + scale, "test_loss")
             self.refresh()
             return
-        plt.title("loss (MSE)" if run and run.regression else "loss")
+        lr = f" · lr {run.lr:g}" if run is not None and run.lr is not None else ""  # always in sight
+        plt.title(("loss (MSE)" if run and run.regression else "loss") + scale + lr)
         if run is not None:
             if run.steps:
                 xs, ys = zip(*run.steps, strict=True)
-                plt.plot(xs, ys, marker="braille", color="cyan", label="running")
+                plt.plot(xs, ys, marker="braille", color=RUNNING[1])
             if run.epochs:
-                plt.plot(run.epochs, run.train_loss, marker="braille", color="blue", label="train")
-                plt.plot(run.epochs, run.test_loss, marker="braille", color="orange", label="test")
+                plt.plot(run.epochs, run.train_loss, marker="braille", color=TRAIN[1])
+                plt.plot(run.epochs, run.test_loss, marker="braille", color=TEST[1])
         _epoch_ticks(plt, run)
         self.refresh()
 
@@ -69,8 +100,8 @@ class AccuracyChart(PlotextPlot):
             return
         plt.title("accuracy %")
         if run is not None and run.train_acc:
-            plt.plot(run.epochs, run.train_acc, marker="braille", color="blue", label="train")
-            plt.plot(run.epochs, run.test_acc, marker="braille", color="green", label="test")
+            plt.plot(run.epochs, run.train_acc, marker="braille", color=TRAIN[1])
+            plt.plot(run.epochs, run.test_acc, marker="braille", color=TEST[1])
         _epoch_ticks(plt, run)
         self.refresh()
 
@@ -83,10 +114,10 @@ class FitChart(PlotextPlot):
         plt.clear_figure()  # not clear_data: ticks from the last draw would stay
         if x is not None and len(x[0]) == 1:
             xs = [float(r[0]) for r in x]
-            plt.title("fit: data and learned line")
-            plt.scatter(xs, y_true, marker="dot", color="gray")
+            plt.title("fit: data (dots) and learned line")
             line = sorted(zip(xs, y_pred, strict=True))
-            plt.plot([p[0] for p in line], [p[1] for p in line], marker="braille", color="green")
+            plt.plot([p[0] for p in line], [p[1] for p in line], marker="braille", color="orange")
+            plt.scatter(xs, y_true, marker="dot", color="cyan")  # last: over the line, not under it
         else:
             plt.title("fit: predicted vs true")
             plt.scatter(y_true, y_pred, marker="dot", color="cyan")
@@ -109,6 +140,7 @@ class Charts(Vertical):
             yield LossChart(id="loss-chart")
             yield AccuracyChart(id="acc-chart")
             yield FitChart(id="fit-chart")
+        yield Static("", id="chart-legend")
         yield Static("", id="fit-note")
         yield Static("", id="compare-table")
 
@@ -143,7 +175,20 @@ class Charts(Vertical):
         self.query_one("#compare-table", Static).update(table if curves else "")
         self.redraw()
 
+    def toggle_log(self) -> bool:
+        chart = self.query_one(LossChart)
+        chart.log = not chart.log
+        self.redraw(acc=False)
+        return chart.log
+
     def redraw(self, acc: bool = True) -> None:
+        if self.others:
+            items = [(c.label, colour) for colour, c in zip(PALETTE, self.others, strict=False)]
+        elif self.run is not None:
+            items = [RUNNING, TRAIN, TEST]
+        else:
+            items = []
+        self.query_one("#chart-legend", Static).update(legend(items))
         self.query_one(LossChart).draw(self.run, self.others)
         if acc:
             self.query_one(AccuracyChart).draw(self.run, self.others)

@@ -60,8 +60,8 @@ class ConfusionGrid(Widget, can_focus=True):
         correct = sum(self.matrix[i][i] for i in range(len(self.matrix)))
         text = Text(no_wrap=True, overflow="crop")
         text.append(
-            f"epoch {self.epoch} · {self.total} test items · {correct / max(self.total, 1):.1%} right"
-            " · rows true, columns predicted\n"[:width],
+            f"{correct / max(self.total, 1):.1%} right · epoch {self.epoch} · {self.total} test items"
+            " · rows true, columns predicted"[:width] + "\n",
             style="dim",
         )
         cursor = self.cursor if self.has_focus else None

@@ -22,6 +22,7 @@ class ProgressLine(Horizontal):
         super().__init__(**kwargs)
         self.masked = masked
         self.device = ""
+        self.acc = ""  # the attached run's last test accuracy, first in the numbers: it survives 80 columns
 
     def compose(self) -> ComposeResult:
         yield Label("dltui", id="status")
@@ -32,7 +33,7 @@ class ProgressLine(Horizontal):
         if status is not None:
             self.query_one("#status", Label).update(status)
         if stats is not None:
-            self.query_one("#stats", Label).update(stats)
+            self.query_one("#stats", Label).update(f"acc {self.acc} · {stats}" if self.acc else stats)
 
     def _mask(self, text: str) -> str:
         return "··" if self.masked else text
@@ -42,6 +43,7 @@ class ProgressLine(Horizontal):
         self._set("ready", "1 runs · 2 new run: pick a dataset and model, then r to start")
 
     def attaching(self, where: str) -> None:
+        self.acc = ""
         self.query_one(ProgressBar).update(total=None)
         self._set("attaching", f"reading {where}")
 
@@ -58,7 +60,8 @@ class ProgressLine(Horizontal):
     def epoch(self, ev: Any) -> None:
         bar = self.query_one(ProgressBar)
         bar.update(progress=bar.total or 0)
-        acc = f" · test acc {ev.test_acc:.1%}" if ev.test_acc is not None else f" · test loss {ev.test_loss:.4g}"
+        self.acc = f"{ev.test_acc:.1%}" if ev.test_acc is not None else ""
+        acc = "" if self.acc else f" · test loss {ev.test_loss:.4g}"  # accuracy leads the line
         rate = self._mask(f"{ev.samples_per_s:,.0f}")
         self._set(f"epoch {ev.epoch}/{ev.epochs}", f"{rate} samples/s{acc} · {self.device}")
 

@@ -18,6 +18,7 @@ from textual.containers import Container, VerticalScroll
 from textual.widgets import Static
 
 from dltui.render import caption, features_text, image_size, image_text, tile
+from dltui.words import plural
 
 MAX_ITEMS = 48  # what the engine samples; also bounds the drawing work per refresh
 
@@ -96,7 +97,7 @@ class Sampler(VerticalScroll):
         if self.cell is not None:
             t, p = self.cell
             idx = ((ev.y_true == t) & (ev.y_pred == p)).nonzero().view(-1).tolist()
-            what = f"true {classes[t]}, predicted {classes[p]}: {len(idx)} items"
+            what = f"true {classes[t]}, predicted {classes[p]}: {plural(len(idx), 'item')}"
             return idx, what + " · c: back"
         rest = random.Random(self.draws).sample(range(n), n)
         if self.mistakes:

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("1 … 6", "Runs · Setup · Charts · Confusion · Samples · Log"),
+    ("1 … 7", "Runs · Setup · Charts · Confusion · Samples · Log · Dashboard (120×40 and up)"),
     ("enter", "runs: attach to the run (live, or its final state)"),
     ("space, c", "runs: mark runs, compare the marked ones in Charts"),
     ("r", "runs: continue a stopped or crashed run · setup: start a run"),
@@ -18,11 +18,13 @@ KEYS = (
     ("s", "stop the attached run (within one batch)"),
     ("tab / shift+tab", "move between fields and panes"),
     ("x", "charts: back from a comparison to the attached run"),
+    ("l", "charts: loss on a log scale / back to linear"),
     ("arrows, enter", "confusion: move, show that cell's items"),
     ("m", "samples: mistakes only / all"),
     ("c", "samples: back from a confusion cell"),
-    ("q", "quit (runs keep training unless you stop them)"),
-    ("?", "this list"),
+    ("ctrl+s", "save the screen (SVG, and PNG) beside the attached run"),
+    ("q, ctrl+q", "quit (runs keep training unless you stop them)"),
+    ("?, f1", "this list · in a text field: f1 keys, ctrl+r start, ctrl+q quit"),
 )
 
 

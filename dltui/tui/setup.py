@@ -15,7 +15,18 @@ from dltui.tui.messages import StartRequested
 FORM_FIELDS = ("dataset", "model", "epochs", "batch_size", "lr", "optimizer", "device", "seed")
 INPUTS = ("epochs", "batch_size", "lr", "seed")  # free text; the rest are menus
 LABELS = {"batch_size": "batch size", "lr": "learning rate"}
-RECOMMENDED = ("model", "epochs", "batch_size", "lr", "optimizer")  # reset when the dataset changes
+RECOMMENDED = ("model", "epochs", "batch_size", "lr", "optimizer")  # follow the dataset unless edited
+LOADING = "loading torch…"  # the model menu's only entry (disabled) until the catalog arrives
+
+
+def label(field: str) -> str:
+    """How the form names a field (the CLI names it by its flag)."""
+    return LABELS.get(field, field)
+
+
+def form_message(exc: Any) -> str:
+    """A ConfigError worded for the form: the field's label instead of its flag."""
+    return f"{label(exc.field)}: {str(exc).removeprefix(f'{exc.flag}: ')}"
 
 
 def _text(value: object) -> str:
@@ -40,6 +51,26 @@ class SetupForm(VerticalScroll):
         self.cuda = False
         self.running = False
         self.config: Any = None  # the validated TrainConfig, or None
+        rec = DATASETS[self.dataset].recommended
+        # what the form itself put in each recommended field: a field still holding it was
+        # not edited, so it follows the dataset (flags given on the command line were edits)
+        self.auto = {f: _text(getattr(rec, f)) for f in RECOMMENDED if f not in self.options}
+        self.data_dir = self._data_dir()
+
+    def _data_dir(self) -> str | None:
+        from dltui.config import resolve_data_dir
+        from dltui.errors import ConfigError
+
+        try:
+            return resolve_data_dir(self.options.get("data_dir"))  # type: ignore[arg-type]
+        except ConfigError:
+            return None  # make_config reports it
+
+    def on_disk(self, name: str) -> bool:
+        return self.data_dir is None or self.datasets[name].available_offline(self.data_dir)
+
+    def dataset_label(self, name: str) -> str:
+        return name if self.on_disk(name) else f"{name} (download)"
 
     def compose(self) -> ComposeResult:
         rec = self.datasets[self.dataset].recommended
@@ -53,7 +84,7 @@ class SetupForm(VerticalScroll):
                             default = value(field) if field != "seed" else _text(self.options.get("seed", 0))
                             yield Input(default, id=field, compact=True, select_on_focus=True)
                         elif field == "dataset":
-                            options = [(name, name) for name in self.datasets]
+                            options = [(self.dataset_label(name), name) for name in self.datasets]
                             yield Select(options, value=self.dataset, allow_blank=False, id=field, compact=True)
                         elif field == "optimizer":
                             from dltui.config import OPTIMIZERS
@@ -76,7 +107,10 @@ class SetupForm(VerticalScroll):
                                 value=dev if dev in ("auto", "cpu") else "auto",
                             )
                         else:  # model: filled once torch is loaded
-                            yield Select([], prompt="loading torch…", id=field, compact=True, disabled=True)
+                            # one disabled entry, no blank: a prompt would stay in the menu
+                            # as a pickable blank once the models arrive
+                            loading = [(LOADING, "")]
+                            yield Select(loading, value="", allow_blank=False, id=field, compact=True, disabled=True)
                 yield Static("", id="form-error")
                 yield Button("Start (r)", id="start", variant="success", disabled=True)
             yield Static("", id="dataset-info")
@@ -119,6 +153,8 @@ class SetupForm(VerticalScroll):
         rec = self.datasets[self.dataset].recommended.model
         # a model that does not fit stays selectable as text in the error, not in the menu
         select.value = wanted if wanted in names else rec
+        if "model" in self.auto and wanted is None:
+            self.auto["model"] = _text(select.value)
         select.disabled = False
 
     # --- values and validation ---
@@ -144,9 +180,12 @@ class SetupForm(VerticalScroll):
         try:
             self.config = make_config(**self.raw())
         except ConfigError as exc:
-            error = str(exc)
+            error = form_message(exc)
             for widget in self.query(f"#{exc.field}"):
                 widget.add_class("-invalid")
+        if not error and not self.on_disk(self.dataset):
+            where = self.config.data_dir if self.config is not None else self.data_dir
+            error = f"[yellow]{self.dataset} is not on disk: starting downloads it into {where}[/yellow]"
         self.query_one("#form-error", Static).update(error)
         self.query_one("#start", Button).disabled = self.config is None or self.running
 
@@ -188,15 +227,38 @@ class SetupForm(VerticalScroll):
             self.validate()
 
     def _dataset_changed(self, name: str) -> None:
-        """A new dataset brings its recommended model and hyperparameters (like a preset)."""
+        """A new dataset brings its recommended model and hyperparameters (like a preset),
+        except in the fields the user edited: those keep their values (a model only while
+        it fits the new dataset). A notification says what changed and what was kept."""
         self.dataset = name
         rec = self.datasets[name].recommended
-        for field in RECOMMENDED[1:]:
+        changed, kept = [], []
+        for field in RECOMMENDED:
             widget = self.query_one(f"#{field}")
-            widget.value = _text(getattr(rec, field))
-        if self.catalog is not None:
-            self._fill_models(None)
+            current = "" if widget.value is Select.NULL else _text(widget.value)
+            new = _text(getattr(rec, field))
+            if field == "model":
+                if self.catalog is None:
+                    self.auto[field] = new  # the menu is filled with the new dataset's once torch loads
+                    continue
+                edited = current != self.auto.get(field)
+                self._fill_models(current if edited else None)
+                new = _text(self.query_one("#model", Select).value)
+                if edited and new == current:
+                    kept.append(f"{label(field)} {current}")
+                    continue
+            elif current != self.auto.get(field) and current:
+                kept.append(f"{label(field)} {current}")
+                continue
+            else:
+                widget.value = new
+            self.auto[field] = new
+            if new != current:
+                changed.append(f"{label(field)} {new}")
         self._describe()
+        parts = [f"recommended {', '.join(changed)}" if changed else "", f"kept your {', '.join(kept)}" if kept else ""]
+        if any(parts):
+            self.app.notify(" · ".join(p for p in parts if p), title=f"Dataset {name}", timeout=5)
 
     def _describe(self) -> None:
         spec = self.datasets[self.dataset]

@@ -20,6 +20,7 @@ class Curves:
     test_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)  # percent
     test_acc: list[float] = field(default_factory=list)
+    lr: float | None = None  # the learning rate of the latest epoch
 
     def add_steps(self, points: list[tuple[float, float]]) -> None:
         """Append raw (fractional epoch, loss) points, smoothed with an EMA."""
@@ -52,3 +53,38 @@ def duration(seconds: float) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass
+class RunStats:
+    """What the dashboard's stats card shows of the attached run, kept up to date from its
+    events."""
+
+    name: str = ""
+    status: str = "-"
+    epoch: int = 0
+    epochs: int = 0
+    best_acc: float | None = None
+    best_epoch: int = 0
+    last_acc: float | None = None
+    train_loss: float | None = None
+    test_loss: float | None = None
+    lr: float | None = None
+    epoch_s: float | None = None
+    eta_s: float | None = None
+    samples_per_s: float | None = None
+
+    def started(self, ev) -> None:
+        cfg = ev.config
+        self.__init__(f"{cfg.dataset} · {cfg.model}", "running", ev.start_epoch, cfg.epochs or 0, lr=cfg.lr)  # type: ignore[misc]
+
+    def progress(self, ev) -> None:
+        self.eta_s, self.samples_per_s, self.epochs = ev.eta_s, ev.samples_per_s, ev.epochs or self.epochs
+
+    def ended_epoch(self, ev) -> None:
+        self.epoch, self.epochs = ev.epoch, ev.epochs or self.epochs
+        self.train_loss, self.test_loss, self.lr, self.epoch_s = ev.train_loss, ev.test_loss, ev.lr, ev.seconds
+        self.samples_per_s = ev.samples_per_s
+        self.last_acc = ev.test_acc
+        if ev.test_acc is not None and (self.best_acc is None or ev.test_acc > self.best_acc):
+            self.best_acc, self.best_epoch = ev.test_acc, ev.epoch

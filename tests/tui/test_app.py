@@ -151,7 +151,7 @@ async def test_invalid_learning_rate_keeps_start_disabled():
         await pilot.pause()
         assert start.disabled
         assert app.query_one("#lr").has_class("-invalid")
-        assert "--lr" in str(app.query_one("#form-error").render())
+        assert str(app.query_one("#form-error").render()).startswith("learning rate: ")  # the label, not the flag
         await pilot.press("enter")  # submitting an invalid form starts nothing
         await pilot.pause()
         assert not app.launched and app.attached is None

@@ -57,3 +57,31 @@ def test_samples_120x40(snap_compare, run_dir):
 
 def test_runs_80x24(snap_compare, run_dir):
     assert snap_compare(attached(run_dir), terminal_size=(80, 24), run_before=showing("1"))
+
+
+def test_dashboard_160x50(snap_compare, run_dir):
+    """At 120x40 and up the attached run is on one screen: stats, charts, confusion, samples."""
+    assert snap_compare(attached(run_dir), terminal_size=(160, 50), run_before=showing("7"))
+
+
+@pytest.mark.parametrize("dialog", ["keys", "quit"])
+def test_dialogs_80x24(snap_compare, run_dir, dialog):
+    from dltui.tui.screens import ConfirmQuitScreen, KeysScreen
+
+    async def run_before(pilot) -> None:
+        await showing("1")(pilot)
+        pilot.app.push_screen(KeysScreen() if dialog == "keys" else ConfirmQuitScreen(1))
+        await pilot.pause()
+
+    assert snap_compare(attached(run_dir), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.fixture(scope="module")
+def linear(tmp_path_factory) -> Path:
+    return without_clock(finished_run(tmp_path_factory.mktemp("linear") / "run", dataset="linear", epochs=3))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
+def test_linear_charts(snap_compare, linear, size):
+    run_dir = Path(shutil.copytree(linear, Path("runs") / "linear"))
+    assert snap_compare(attached(run_dir), terminal_size=size, run_before=showing("3"))
