@@ -64,8 +64,9 @@ def test_dashboard_160x50(snap_compare, run_dir):
     assert snap_compare(attached(run_dir), terminal_size=(160, 50), run_before=showing("7"))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
 @pytest.mark.parametrize("dialog", ["keys", "quit"])
-def test_dialogs_80x24(snap_compare, run_dir, dialog):
+def test_dialogs(snap_compare, run_dir, dialog, size):
     from dltui.tui.screens import ConfirmQuitScreen, KeysScreen
 
     async def run_before(pilot) -> None:
@@ -73,7 +74,7 @@ def test_dialogs_80x24(snap_compare, run_dir, dialog):
         pilot.app.push_screen(KeysScreen() if dialog == "keys" else ConfirmQuitScreen(1))
         await pilot.pause()
 
-    assert snap_compare(attached(run_dir), terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(attached(run_dir), terminal_size=size, run_before=run_before)
 
 
 @pytest.fixture(scope="module")
