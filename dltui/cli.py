@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -61,7 +61,7 @@ app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one line to stderr and exit: the shape of every user-facing error."""
     say(f"dltui: error: {message}")
     raise typer.Exit(code)
@@ -168,14 +168,15 @@ def main_app(
 
 
 def _runs_dir(raw: str | None) -> str:
+    """--runs-dir, else $DLTUI_RUNS_DIR, else runs/, checked as a path whichever it came from."""
     from dltui.config import user_path
     from dltui.runs import default_runs_dir
 
+    field = "runs_dir" if raw or not os.environ.get("DLTUI_RUNS_DIR") else "DLTUI_RUNS_DIR"
     try:
-        return str(user_path("runs_dir", raw)) if raw else str(default_runs_dir())
+        return str(user_path(field, raw or str(default_runs_dir())))
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
-        raise  # unreachable: fail() exits
 
 
 class _Interrupts:

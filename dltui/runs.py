@@ -26,7 +26,7 @@ COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed"
 
 
 def default_runs_dir() -> Path:
-    return Path(os.environ.get("DLTUI_RUNS_DIR") or "runs").expanduser()
+    return Path(os.path.expanduser(os.environ.get("DLTUI_RUNS_DIR") or "runs"))
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -228,7 +228,7 @@ class RunWatcher:
         self._offset = 0
         self._partial = b""
         self._legacy_rows = 0
-        self._legacy_started = False
+        self._legacy_started = self._legacy_ended = False
         self._eval_epoch = -1
         self._testset: dict[str, Any] | None = None
 
@@ -267,7 +267,7 @@ class RunWatcher:
             out.append({"event": "epoch", "epoch": int(r["epoch"]), "epochs": epochs, "extras": {}, **e})
         self._legacy_rows = len(rows)
         said = _json(self.path / "summary.json").get("status")
-        if said in ("finished", "stopped", "failed") and not getattr(self, "_legacy_ended", False):
+        if said in ("finished", "stopped", "failed") and not self._legacy_ended:
             self._legacy_ended = True
             out.append({"event": said, "summary": _json(self.path / "summary.json")})
         return out

@@ -574,7 +574,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
                 try:
                     # metrics and summary first: they may run one epoch ahead of model.pt, never behind
                     metrics.append(row)
-                    rundir.write_json(run_dir / "summary.json", info, durable=False)  # the final one is
+                    rundir.write_json(run_dir / "summary.json", info, durable=False)  # finish()'s is durable
                     ckpt_io.save_checkpoint(run_dir, ckpt)
                     if confusion is not None:
                         rundir.write_confusion(run_dir, data.classes, confusion)

@@ -420,10 +420,11 @@ def _savez(path: Path, durable: bool, **arrays: Any) -> None:
 
 def write_testset(run_dir: Path, x_test: Any, y_test: Any, sample: list[int]) -> None:
     """The test split as stored (uint8 images, float features, token ids) and the sampler's
-    seeded items, once per run: a viewer draws test items without loading the dataset."""
+    seeded items, once per run: a viewer draws test items without loading the dataset
+    (a viewer's artefact like evaluation.npz: no fsync; a resume writes it again)."""
     import numpy as np
 
-    _savez(run_dir / TESTSET, True, x=x_test.numpy(), y=y_test.numpy(), sample=np.asarray(sample, dtype=np.int64))
+    _savez(run_dir / TESTSET, False, x=x_test.numpy(), y=y_test.numpy(), sample=np.asarray(sample, dtype=np.int64))
 
 
 def write_evaluation(run_dir: Path, epoch: int, y_pred: Any, confidence: Any, confusion: Any) -> None:

@@ -49,7 +49,6 @@ class SetupForm(VerticalScroll):
             self.dataset = "digits"
         self.catalog: dict[str, list[tuple[str, int]]] | None = None
         self.cuda = False
-        self.running = False
         self.config: Any = None  # the validated TrainConfig, or None
         rec = DATASETS[self.dataset].recommended
         # what the form itself put in each recommended field: a field still holding it was
@@ -187,15 +186,10 @@ class SetupForm(VerticalScroll):
             where = self.config.data_dir if self.config is not None else self.data_dir
             error = f"[yellow]{self.dataset} is not on disk: starting downloads it into {where}[/yellow]"
         self.query_one("#form-error", Static).update(error)
-        self.query_one("#start", Button).disabled = self.config is None or self.running
-
-    def set_running(self, running: bool) -> None:
-        self.running = running
-        if self.catalog is not None:
-            self.validate()
+        self.query_one("#start", Button).disabled = self.config is None
 
     def request_start(self) -> bool:
-        if self.catalog is None or self.running:
+        if self.catalog is None:
             return False
         self.validate()
         if self.config is None:
