@@ -180,8 +180,9 @@ def _runs_dir(raw: str | None) -> str:
 
 
 class _Interrupts:
-    """First Ctrl+C, SIGTERM or SIGHUP: stop after the current batch. Second: abort at once.
-    A SIGHUP that is ignored already (`nohup`) stays ignored."""
+    """First Ctrl+C, SIGTERM or SIGHUP: stop after the current batch. A second Ctrl+C aborts
+    at once; repeated SIGTERM/SIGHUP do not (a closing terminal sends SIGHUP twice: the
+    hang-up, then the shell's). A SIGHUP that is ignored already (`nohup`) stays ignored."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -200,6 +201,8 @@ class _Interrupts:
             signal.signal(s, h)
 
     def _handle(self, signum: int, frame: object) -> None:
+        if self.requested and signum != signal.SIGINT:
+            return  # already stopping
         if self.requested:
             say("\ndltui: aborted; files on disk hold the epochs written so far")
             os._exit(EXIT_INTERRUPTED)

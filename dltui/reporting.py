@@ -244,14 +244,16 @@ class Reporter:
             self._json(summary_dict(status, s, getattr(event, "message", None)))
         if isinstance(event, RunFailed):
             self.note(f"dltui: error: {event.message}")
-            if s and s.epochs_done:
+            if s and s.epochs_done and self.started is not None:  # only a run that got going kept anything new
                 self.note(f"dltui: metrics of {_epochs(s)} and the last good checkpoint are in {s.run_dir}")
             return
         if isinstance(event, RunStopped):
-            where = s.run_dir or "(no run directory yet)"
+            if not s.epochs_done:
+                self.note("dltui: stopped before the first epoch ended; nothing to continue")
+                return
             self.note(
-                f"dltui: stopped after {_epochs(s)}; metrics and checkpoint are in {where}"
-                + (f"\ndltui: continue with: dltui run --resume {s.run_dir}" if s.epochs_done else "")
+                f"dltui: stopped after {_epochs(s)}; metrics and checkpoint are in {s.run_dir}"
+                f"\ndltui: continue with: dltui run --resume {s.run_dir}"
             )
             return
         text = summary_text(s)

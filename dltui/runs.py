@@ -223,7 +223,9 @@ class RunWatcher:
     evaluation once a newer one is on disk. A run from an older dltui (no events.jsonl)
     is followed through config.json and metrics.csv."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, from_end: bool = False):
+        """``from_end``: follow only what is written from now on (a run being continued:
+        its earlier sessions' lines, their final status included, are history)."""
         self.path = Path(path)
         self._offset = 0
         self._partial = b""
@@ -231,6 +233,11 @@ class RunWatcher:
         self._legacy_started = self._legacy_ended = False
         self._eval_epoch = -1
         self._testset: dict[str, Any] | None = None
+        if from_end:
+            with contextlib.suppress(OSError):
+                self._offset = (self.path / EVENTS).stat().st_size
+            self._legacy_started = self._legacy_ended = True
+            self._legacy_rows = len(_metrics(self.path))
 
     def poll(self) -> list[dict[str, Any]]:
         """New events, oldest first. Never raises: a vanished directory yields nothing."""

@@ -269,6 +269,18 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, sig):
     assert summary(out)["status"] == "stopped" and summary(out)["epochs_done"] == done == rows(out)
 
 
+def test_a_closing_terminal_s_two_sighups_still_stop_after_the_batch(tmp_path):
+    """The hang-up and then the shell each send SIGHUP: only a second Ctrl+C aborts."""
+    out = tmp_path / "r"
+    proc = dltui("run", *SLOW, "--epochs", "40", "--out", str(out), text=True)
+    wait_for_rows(out, 1, proc)
+    proc.send_signal(signal.SIGHUP)
+    proc.send_signal(signal.SIGHUP)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert summary(out)["status"] == "stopped" and summary(out)["epochs_done"] == rows(out)
+
+
 def test_nohup_keeps_sighup_ignored(tmp_path):
     out = tmp_path / "r"
 

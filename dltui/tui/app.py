@@ -249,7 +249,7 @@ class DltuiApp(App[int]):
             self.notify(f"cannot start a run in {out}: {exc.strerror or exc}", severity="error", title="Not started")
             return
         self.launched[out.resolve()] = proc
-        self.attach(out)
+        self.attach(out, continuing="--resume" in args)
         self._scan()
 
     def _reap(self) -> None:
@@ -262,10 +262,12 @@ class DltuiApp(App[int]):
 
     # --- attaching: following one run's directory ---
 
-    def attach(self, path: Path) -> None:
+    def attach(self, path: Path, continuing: bool = False) -> None:
+        """Follow ``path``: its whole story, or (``continuing``, a run this app just resumed)
+        only what its new process writes."""
         from dltui.runs import RunWatcher
 
-        self.attached, self.watcher = Path(path), RunWatcher(path)
+        self.attached, self.watcher = Path(path), RunWatcher(path, from_end=continuing)
         self.running, self.ended, self.curves, self.last_epoch = True, False, None, None
         self.query_one(ProgressLine).attaching(shown_path(str(path)) if not self.masked else "··")
         self.query_one(TabbedContent).active = "dashboard" if self._roomy() else "charts"
@@ -294,7 +296,12 @@ class DltuiApp(App[int]):
         if self.watcher is None:
             return
         points = []
-        for line in self.watcher.poll():
+        lines = self.watcher.poll()
+        # a run continued since: an earlier session's final line is history, not news (no toast)
+        restarted = max((i for i, line in enumerate(lines) if line.get("event") == "started"), default=-1)
+        for i, line in enumerate(lines):
+            if i < restarted and line.get("event") in ("finished", "stopped", "failed"):
+                continue
             event = engine_event(self.watcher, line, self.last_epoch)
             if isinstance(event, BatchProgressed):
                 points.append((event.epoch - 1 + event.step / event.steps, event.loss))
@@ -351,6 +358,7 @@ class DltuiApp(App[int]):
     def _began(self, ev: Any) -> None:
         from dltui.runs import read_curves
 
+        self.running, self.ended = True, False  # also when a run ended once and was continued
         data, cfg = ev.data, ev.config
         regression = data.task == "regression"
         name = f"{cfg.dataset} · {cfg.model}"
@@ -466,8 +474,14 @@ class DltuiApp(App[int]):
         self.query_one("#charts-view", Charts).compare(curves, infos, fields)
 
     def on_runs_table_resume_requested(self, message: RunsTable.ResumeRequested) -> None:
+        from dltui.runs import read_run
+
         if message.status not in ("stopped", "crashed", "failed"):
             self.notify(f"this run is {message.status}: only a stopped or crashed run continues", timeout=4)
+            return
+        info = read_run(message.path)
+        if info is not None and info.epochs_done == 0:
+            self.notify("it stopped before its first epoch ended: nothing to continue, start a new run", timeout=5)
             return
         self.log_line(f"continuing {shown_path(str(message.path))}")
         self._launch(["run", "--resume", str(message.path)], message.path)

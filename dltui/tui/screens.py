@@ -59,11 +59,14 @@ class ConfirmQuitScreen(ModalScreen[str | None]):
         self.live = live
 
     def compose(self) -> ComposeResult:
-        runs = "A run you started is" if self.live == 1 else f"{self.live} runs you started are"
+        one = self.live == 1
+        runs = "A run you started is" if one else f"{self.live} runs you started are"
+        own = "It runs in a process of its own: `dltui` shows it" if one else (
+            "They run in processes of their own: `dltui` shows them"
+        )
         with Vertical(id="quit-box", classes="dialog"):
             yield Static(
-                f"[b]{runs} still training.[/b]\n\nThey run in processes of their own: `dltui` "
-                "shows them again later.\n\n"
+                f"[b]{runs} still training.[/b]\n\n{own} again later.\n\n"
                 "[b]k[/b]/enter keep training and quit · [b]s[/b] stop and quit · [b]esc[/b] cancel"
             )
 

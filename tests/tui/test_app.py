@@ -573,3 +573,25 @@ async def test_flags_preselect_the_form():
         cfg = form.config
         assert (cfg.dataset, cfg.model, cfg.epochs, cfg.lr, cfg.seed) == ("names", "lstm", 2, 0.005, 3)
         assert not app.launched and app.attached is None  # no --start
+
+
+async def test_a_stopped_run_continued_from_runs_can_be_stopped_again():
+    """Continuing a stopped run attaches to its new process only: the earlier session's
+    'stopped' line is history (no stale toast), and s stops the continued run."""
+    app = make_app({"batch_size": 1, "epochs": 40}, start=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.attached is not None)
+        run_dir = app.attached
+        await wait_for(pilot, lambda: (run_dir / "model.pt").exists())
+        await pilot.press("s")
+        await wait_for(pilot, lambda: status(app) == "stopped", timeout=30)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: table_statuses(app) == {run_dir.name: "stopped"})
+        app.clear_notifications()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: status(app).startswith("epoch "), timeout=60)
+        assert app.check_action("stop", ()) is True
+        assert not any("stopped" in n.message for n in app._notifications)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: status(app) == "stopped", timeout=30)
+    wait_until(lambda: summary_status(run_dir) == "stopped" and not lock_held(run_dir))
