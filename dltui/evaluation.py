@@ -34,7 +34,8 @@ def evaluate_checkpoint(
     from dltui import data as datasets
     from dltui.config import user_path
     from dltui.engine.checkpoint import check_weights, checkpoint_path, config_from_checkpoint, load_checkpoint
-    from dltui.engine.loop import Task, evaluate, linear_fit, resolve_device
+    from dltui.engine.loop import evaluate, linear_fit, resolve_device
+    from dltui.engine.task import Task
     from dltui.models import build_model
 
     path = user_path("path", str(path))

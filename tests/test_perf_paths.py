@@ -17,6 +17,7 @@ from helpers import write_mnist_like
 from dltui.config import make_config
 from dltui.engine import EpochEnded, RunFailed, RunFinished, loop, train
 from dltui.engine.checkpoint import load_checkpoint
+from dltui.engine.task import Task
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
@@ -164,13 +165,13 @@ def test_batch_gather_is_the_transform_into_reused_buffers(kind):
 def test_score_matches_the_textbook_formulas():
     g = torch.Generator().manual_seed(0)
     out, y = torch.randn(300, 7, generator=g) * 5, torch.randint(0, 7, (300,), generator=g)
-    loss, pred, conf = loop.Task("classification").score(out, y)
+    loss, pred, conf = Task("classification").score(out, y)
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(out, y), atol=1e-6)
     assert torch.equal(pred, out.argmax(1))
     assert torch.allclose(conf, out.softmax(1).amax(1), atol=1e-6)
 
     logit, target = torch.randn(50, 1, generator=g), torch.randint(0, 2, (50,), generator=g).float()
-    loss, pred, conf = loop.Task("binary").score(logit, target)
+    loss, pred, conf = Task("binary").score(logit, target)
     p = torch.sigmoid(logit.squeeze(1))
     assert torch.allclose(loss, torch.nn.functional.binary_cross_entropy(p, target), atol=1e-6)
     assert torch.equal(pred, (p > 0.5).long())
