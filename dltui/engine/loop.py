@@ -142,9 +142,10 @@ def evaluate(
     acc = confusion = None
     if task.has_accuracy:
         k = len(data.classes)
-        counts = torch.bincount(y.long() * k + y_pred, minlength=k * k).view(k, k)
+        # per-step targets (B, T) count every step: a confusion of characters
+        counts = torch.bincount(y.reshape(-1).long() * k + y_pred.reshape(-1), minlength=k * k).view(k, k)
         confusion = counts.tolist()
-        acc = float(counts.diagonal().sum()) / max(len(y), 1)
+        acc = float(counts.diagonal().sum()) / max(y.numel(), 1)
     return Evaluation(float(loss), acc, y_pred.cpu(), conf.cpu(), confusion)
 
 
@@ -488,7 +489,7 @@ def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
                 _diverged(epoch, loss_vec, 0)
             train_acc = None
             if task.has_accuracy:
-                train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / n
+                train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / y_perm.numel()
             train_s = time.perf_counter() - t0
             ev = evaluate(model, data, x_test, y_test, task, transform, amp)
             seconds = time.perf_counter() - t0
