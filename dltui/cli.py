@@ -1,5 +1,5 @@
 """The command line: `dltui` opens the app; `dltui run` trains headless; `eval`,
-`datasets` and `models` inspect. Torch is imported only by commands that need it, so
+`datasets`, `models` and `summary` inspect. Torch is imported only by commands that need it, so
 `dltui --help` answers at once."""
 
 from __future__ import annotations
@@ -70,10 +70,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 # Options shared by the app and `run`. Typed as text: make_config parses and validates them,
 # so the CLI and the app report bad values the same way.
 DATASET = typer.Option(
-    None, "--dataset", "-d", metavar="NAME", help="dataset name (see `dltui datasets`) [default: digits]"
+    None,
+    "--dataset",
+    "-d",
+    metavar="NAME|PATH",
+    help="dataset name (see `dltui datasets`), or your CSV/TSV file or image folder [default: digits]",
 )
 MODEL = typer.Option(
-    None, "--model", "-m", metavar="NAME", help="model name (see `dltui models`) [default: the dataset's]"
+    None,
+    "--model",
+    "-m",
+    metavar="NAME|FILE.py:NAME",
+    help="model name (see `dltui models`), or your nn.Module: FILE.py:NAME, package.module:NAME "
+    "[default: the dataset's]",
 )
 EPOCHS = typer.Option(None, "--epochs", "-e", metavar="INT", help="total epochs [default: the dataset's]")
 BATCH = typer.Option(None, "--batch-size", "-b", metavar="INT", help="batch size [default: the dataset's]")
@@ -242,20 +251,55 @@ def run(
     threads: str | None = typer.Option(
         None, "--threads", metavar="INT", help="CPU threads for torch, 1 to the usable cores [default: torch's]"
     ),
+    target: str | None = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]"),
+    text: str | None = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters"),
+    task: str | None = typer.Option(None, "--task", metavar="NAME", help="table: classification | binary | regression"),
+    image_size: str | None = typer.Option(
+        None, "--image-size", metavar="INT", help="image folder: resize to INT x INT"
+    ),
+    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    val_fraction: str | None = typer.Option(
+        None,
+        "--val-fraction",
+        metavar="F",
+        help="hold out F of the training split to choose by [default: 0; 0.1 when choosing]",
+    ),
+    schedule: str | None = typer.Option(None, "--schedule", metavar="NAME", help="constant | step | cosine | onecycle"),
+    warmup: str | None = typer.Option(None, "--warmup", metavar="EPOCHS", help="linear lr warm-up epochs [default: 0]"),
+    step_size: str | None = typer.Option(None, "--step-size", metavar="EPOCHS", help="step: epochs between decays"),
+    gamma: str | None = typer.Option(None, "--gamma", metavar="FLOAT", help="step: decay factor [default: 0.1]"),
+    early_stop: str | None = typer.Option(
+        None, "--early-stop", metavar="PATIENCE", help="stop when --monitor has not improved for PATIENCE epochs"
+    ),
+    monitor: str | None = typer.Option(
+        None, "--monitor", metavar="NAME", help="val_acc | val_loss: what best.pt and stopping use"
+    ),
+    min_delta: str | None = typer.Option(None, "--min-delta", metavar="FLOAT", help="the least change that counts"),
+    clip_grad: str | None = typer.Option(None, "--clip-grad", metavar="NORM", help="clip the gradient norm to NORM"),
+    label_smoothing: str | None = typer.Option(
+        None, "--label-smoothing", metavar="X", help="classification: smoothing in [0, 1)"
+    ),
+    dropout: str | None = typer.Option(None, "--dropout", metavar="P", help="dropout before the classifier head"),
+    augment: bool | None = typer.Option(
+        None,
+        "--augment/--no-augment",
+        help="random crop (+ flip where labels allow) on training images [default: the dataset's]",
+    ),
+    on_diverge: str | None = typer.Option(
+        None, "--on-diverge", metavar="WHAT", help="stop | rollback (last good epoch, lr halved, up to 3 times)"
+    ),
 ) -> None:
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
-    from dltui.config import make_config
+    from dltui.resolve import make_config
 
-    given = {**(ctx.obj or {}), **_config_flags(locals())}
-    if threads is not None:
-        given["threads"] = threads
+    given = {**(ctx.obj or {}), **_config_flags(locals()), **_run_flags(locals())}
     threshold = _threshold(min_test_acc)
     try:
         if resume:
             cfg, checkpoint, run_dir = _resume(resume, given)
         else:
             cfg, checkpoint, run_dir = make_config(**given), None, None
-        if threshold is not None and cfg.dataset and _is_regression(cfg.dataset):
+        if threshold is not None and _is_regression(cfg):
             fail(f"--min-test-acc: {cfg.dataset} is a regression dataset and has no accuracy")
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
@@ -276,6 +320,21 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
+RUN_FLAGS = (
+    "threads", "target", "text", "task", "image_size", "test", "val_fraction", "schedule", "warmup", "step_size",
+    "gamma", "early_stop", "monitor", "min_delta", "clip_grad", "label_smoothing", "dropout", "augment", "on_diverge",
+)  # fmt: skip
+
+
+def _run_flags(params: dict[str, Any]) -> dict[str, Any]:
+    """The flags only `run` takes, as given (None: not given; --no-augment is False)."""
+    given = {k: params[k] for k in RUN_FLAGS if params.get(k) is not None}
+    for key, value in given.items():
+        if isinstance(value, str) and not value.strip():
+            fail(f"--{key.replace('_', '-')}: an empty value (leave the flag out for the default)")
+    return given
+
+
 def _threshold(raw: str | None) -> float | None:
     if raw is None:
         return None
@@ -288,25 +347,27 @@ def _threshold(raw: str | None) -> float | None:
     return value
 
 
-def _is_regression(dataset: str) -> bool:
-    from dltui.data import DATASETS
+def _is_regression(cfg: Any) -> bool:
+    from dltui.data import sources
 
-    return DATASETS[dataset].task == "regression"
+    return sources.load(cfg).task == "regression"
 
 
 def _resume(path: str, given: dict[str, Any]):
-    """Config, checkpoint and run directory to continue ``path``. Only --epochs (and
-    --device, --data-dir) may change; other flags must agree with the saved run."""
-    from dltui.config import user_path, with_overrides
+    """Config, checkpoint and run directory to continue ``path``. Only --epochs, --lr (a
+    rolled-back run continues slower), --device, --data-dir and --threads may change;
+    other flags must agree with the saved run."""
+    from dltui.config import user_path
     from dltui.engine.checkpoint import config_from_checkpoint, load_checkpoint
     from dltui.errors import CheckpointError, ConfigError
+    from dltui.resolve import with_overrides
 
     run_dir = user_path("resume", path)
     if not run_dir.is_dir():
         raise CheckpointError(f"--resume: '{path}' is not a run directory")
     state = load_checkpoint(run_dir)
     saved = config_from_checkpoint(state, run_dir, device=given.get("device"), data_dir=given.get("data_dir"))
-    for key in ("dataset", "model", "batch_size", "lr", "optimizer", "momentum", "weight_decay", "init", "seed"):
+    for key in sorted(given.keys() - {"epochs", "lr", "device", "data_dir", "threads", "out"}):
         if key in given and str(given[key]).strip().lower() != str(getattr(saved, key)).lower():
             try:
                 wanted = getattr(with_overrides(saved, **{key: given[key]}), key)
@@ -319,7 +380,11 @@ def _resume(path: str, given: dict[str, Any]):
                     "a resumed run keeps its settings (start a new run instead)"
                 )
     cfg = with_overrides(
-        saved, epochs=given.get("epochs", saved.epochs), out=str(run_dir), threads=given.get("threads", saved.threads)
+        saved,
+        epochs=given.get("epochs", saved.epochs),
+        lr=given.get("lr", saved.lr),
+        out=str(run_dir),
+        threads=given.get("threads", saved.threads),
     )
     if state["epoch"] >= cfg.epochs:
         raise ConfigError(
@@ -338,12 +403,17 @@ def eval_cmd(
     device: str | None = DEVICE,
     data_dir: str | None = DATA_DIR,
     json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    which: str = typer.Option(
+        "best", "--which", metavar="best|last", help="a run directory's best.pt (chosen by validation) or model.pt"
+    ),
 ) -> None:
     """Rebuild a saved model and evaluate it on the test split."""
     from dltui.evaluation import evaluate_checkpoint
 
+    if which not in ("best", "last"):
+        fail(f"--which: {which!r} is not one of best, last")
     try:
-        result = evaluate_checkpoint(path, dataset=dataset, model=model, device=device, data_dir=data_dir)
+        result = evaluate_checkpoint(path, dataset=dataset, model=model, device=device, data_dir=data_dir, which=which)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
     from dltui.reporting import print_evaluation
@@ -381,6 +451,96 @@ def models(
         print_models(dataset)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
+
+
+@app.command()
+def summary(
+    model: str = typer.Argument(..., metavar="MODEL", help="model name (see `dltui models`)"),
+    dataset: str | None = typer.Option(
+        None, "--dataset", "-d", metavar="NAME", help="the dataset to shape it for [default: the one it is made for]"
+    ),
+    json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
+) -> None:
+    """Show a model's layers (output shape, parameters, trainable) and its totals: parameters,
+    multiply-accumulates and memory per sample, for one dataset."""
+    from dltui.config import suggest
+    from dltui.models import MODELS
+
+    key = model.strip().lower()
+    if key not in MODELS:  # said here: the library's ConfigError would name a --model flag this command lacks
+        fail(f"unknown model '{model}'{suggest(key, tuple(MODELS))} (choose from: {', '.join(MODELS)})")
+    from dltui.models.summary import summarize
+    from dltui.reporting import print_summary
+
+    try:
+        print_summary(summarize(key, dataset), json_out)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+@app.command()
+def inspect(
+    path: str = typer.Argument(..., metavar="PATH", help="a CSV/TSV file or an image folder"),
+    target: str | None = typer.Option(None, "--target", metavar="COL", help="the label column [default: last]"),
+    text: str | None = typer.Option(None, "--text", metavar="COL", help="a text column read as characters"),
+    task: str | None = typer.Option(None, "--task", metavar="NAME", help="classification | binary | regression"),
+    image_size: str | None = typer.Option(None, "--image-size", metavar="INT", help="resize images to INT x INT"),
+    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    seed: str | None = SEED,
+) -> None:
+    """Show what dltui infers from your data: columns and their types, what is dropped and
+    why, the target and its classes, split sizes, input shape and the models that fit."""
+    from dltui.data.sources import inspect as inspect_data
+    from dltui.reporting import print_inspection
+
+    settings = {"target": target, "text": text, "task": task, "image_size": image_size, "test": test, "seed": seed}
+    try:
+        spec, data = inspect_data(path, **{k: v for k, v in settings.items() if v is not None})
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+    print_inspection(spec, data)
+
+
+@app.command()
+def control(
+    path: str = typer.Argument(..., metavar="RUN_DIR", help="the directory of a live run"),
+    lr: str | None = typer.Option(None, "--lr", metavar="FLOAT", help="set the learning rate from now on"),
+    checkpoint: bool = typer.Option(False, "--checkpoint", help="save a checkpoint now (checkpoint-e<E>-s<S>.pt)"),
+    stop_after_epoch: bool = typer.Option(False, "--stop-after-epoch", help="stop once this epoch is written"),
+) -> None:
+    """Steer a live run from another terminal: the same requests the app's keys send."""
+    from dltui.config import user_path
+    from dltui.engine.callbacks import send
+    from dltui.runs import is_run_dir, lock_held
+
+    requests: list[tuple[str, float | None]] = []
+    if lr is not None:
+        try:
+            requests.append(("lr", float(lr)))
+        except ValueError:
+            fail(f"--lr: {lr!r} is not a number")
+    if checkpoint:
+        requests.append(("checkpoint", None))
+    if stop_after_epoch:
+        requests.append(("stop-after-epoch", None))
+    if not requests:
+        fail("nothing to send: give --lr, --checkpoint or --stop-after-epoch")
+    try:
+        where = user_path("path", path)
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+    if not where.is_dir() or not is_run_dir(where):
+        fail(f"'{path}' is not a run directory (no config.json or metrics.csv in it)")
+    if not lock_held(where):
+        fail(f"'{path}' is not running: requests go to a live run")
+    for kind, value in requests:
+        try:
+            send(where, kind, value)
+        except ValueError as exc:
+            fail(f"--{kind}: {exc}")
+        except OSError as exc:
+            fail(f"cannot write to '{where}' ({exc.strerror})", 5)
+    say(f"sent to {where}: " + ", ".join(k if v is None else f"{k} {v:g}" for k, v in requests), err=False)
 
 
 @app.command()

@@ -11,25 +11,29 @@ import difflib
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from dltui.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "scratch-sgd")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+MONITORS = ("val_loss", "val_acc")
+ON_DIVERGE = ("stop", "rollback")
+OWN_TASKS = ("classification", "binary", "regression")
 INITS = ("default", "normal")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "digits"  # registry name; digits ships inside dltui, so it works offline
-    model: str | None = None  # None: the dataset's recommended model
+    dataset: str = "digits"  # registry name or a path (CSV/TSV table, image folder); digits ships inside dltui
+    model: str | None = None  # registry name, FILE.py:NAME or package.module:NAME; None: the dataset's
     epochs: int | None = None  # total epochs of the run (a resumed run continues up to this)
     batch_size: int | None = None
     lr: float | None = None
-    optimizer: str | None = None  # sgd | momentum (SGD, momentum 0.9) | adam | adamw
+    optimizer: str | None = None  # sgd | momentum (SGD, momentum 0.9) | adam | adamw | scratch-sgd
     momentum: float | None = None  # SGD momentum; None: 0.9 for "momentum", else 0
     weight_decay: float = 0.0
     init: str = "default"  # default (PyTorch's) | normal: N(0, 0.01) weights, zero biases
@@ -37,18 +41,59 @@ class TrainConfig:
     seed: int = 0
     data_dir: str | None = None  # None: $DLTUI_DATA_DIR or the user cache dir
     out: str | None = None  # run directory; None: runs/<timestamp>-<dataset>-<model>
-    amp: bool = False  # bf16 autocast (CUDA only; recorded as off where it did not apply)
+    amp: bool = False  # bf16 autocast (recorded as off where it did not apply)
     compile: bool = False  # torch.compile (CUDA only; likewise)
     threads: int | None = None  # CPU threads for torch; None: torch's default; recorded as applied
+    # your own data (a path in `dataset`)
+    target: str | None = None  # table: the label column (name or index); None: the last column
+    text: str | None = None  # table: a string column read as characters, for rnn / lstm / gru
+    task: str | None = None  # table: classification | binary | regression; None: inferred from the target
+    image_size: int | None = None  # image folder: the side images are resized to; None: the most common size
+    test: str | None = None  # a file or folder holding the test split; None: the data's own split, else 80/20
+    data_schema: dict | None = None  # everything inferred from a path, encoders included (resolved, never typed)
+    # how training is run
+    val_fraction: float | None = None  # of the training split, held out to choose by; None: 0, or 0.1 when choosing
+    schedule: str = "constant"  # constant | step | cosine | onecycle (torch.optim.lr_scheduler)
+    warmup: int = 0  # epochs of linear warm-up before the schedule
+    step_size: int | None = None  # step: epochs between decays; None: a third of the run
+    gamma: float = 0.1  # step: the decay factor
+    early_stop: int = 0  # patience in epochs; 0: off
+    monitor: str | None = None  # val_loss | val_acc; None: val_acc where there is accuracy, else val_loss
+    min_delta: float = 0.0  # an improvement smaller than this does not count
+    clip_grad: float | None = None  # max gradient norm; None: no clipping
+    label_smoothing: float = 0.0  # classification only
+    dropout: float | None = None  # before the classifier head; None: the model's own (none)
+    augment: bool | None = None  # random crop + flip where the dataset allows; None: the dataset's default
+    on_diverge: str = "stop"  # stop | rollback (to the last good epoch with the lr halved, at most 3 times)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from a saved dict; unknown keys (from a newer version) are ignored."""
-        names = {f.name for f in fields(cls)}
-        return make_config(**{k: v for k, v in data.items() if k in names})
+    @property
+    def chooses(self) -> bool:
+        """Whether anything in this run picks an epoch or stops early: it then needs validation."""
+        return self.early_stop > 0
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset as a short name: a registry name, or a path's last part."""
+        if self.data_schema is None:
+            return self.dataset
+        return Path(self.dataset.rstrip("/")).name.split(".")[0] or self.dataset
+
+    @property
+    def model_label(self) -> str:
+        return model_label(self.model or "")
+
+
+def model_label(ref: str) -> str:
+    """A model reference as a short name, safe in a directory name: ``course_cnn.Net`` for
+    ``/any/where/course_cnn.py:Net``, ``pkg.mod.Net`` for ``pkg.mod:Net``, a registry name
+    as it is."""
+    source, sep, name = ref.rpartition(":")
+    if not sep:
+        return ref
+    return f"{Path(source).stem if source.endswith('.py') else source}.{name}"
 
 
 def default_data_dir() -> Path:
@@ -102,7 +147,7 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def _number(field: str, raw: Any, kind: type, allowed: str) -> Any:
+def number(field: str, raw: Any, kind: type, allowed: str) -> Any:
     if isinstance(raw, bool):
         raise ConfigError(field, f"{raw!r} is not a number ({allowed})")
     try:
@@ -124,7 +169,7 @@ def choose(field: str, raw: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _bool(field: str, raw: Any) -> bool:
+def boolean(field: str, raw: Any) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -152,100 +197,6 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def make_config(**raw: Any) -> TrainConfig:
-    """Parse, resolve and validate settings given as Python values or strings (from a flag
-    or a text field). Raises ConfigError naming the field, the value and what is allowed."""
-    from dltui.data import DATASETS
-    from dltui.models import MODELS, compatible_models
-
-    names = {f.name for f in fields(TrainConfig)}
-    unknown = set(raw) - names
-    if unknown:
-        raise TypeError(f"unknown config fields: {sorted(unknown)}")
-    # an empty text field means "not given", like an absent flag
-    given = {k: v for k, v in raw.items() if v is not None and not (isinstance(v, str) and not v.strip())}
-
-    dataset = choose("dataset", given.get("dataset", TrainConfig.dataset), tuple(DATASETS))
-    spec = DATASETS[dataset]
-    rec = spec.recommended
-
-    model_name = choose("model", given.get("model", rec.model), tuple(MODELS))
-    fitting = compatible_models(spec)
-    if model_name not in fitting:
-        why = MODELS[model_name].incompatibility(spec) or "does not fit"
-        raise ConfigError(
-            "model",
-            f"'{model_name}' does not fit dataset '{dataset}' ({why}); models that fit: {', '.join(fitting)}",
-        )
-
-    epochs = _number("epochs", given.get("epochs", rec.epochs), int, "a whole number >= 1")
-    if not 1 <= epochs <= 100_000:
-        raise ConfigError("epochs", f"{epochs} is out of range (a whole number from 1 to 100000)")
-
-    batch_size = _number("batch_size", given.get("batch_size", rec.batch_size), int, "a whole number >= 1")
-    check_batch_size(batch_size, spec.train_size, dataset)
-
-    lr = _number("lr", given.get("lr", rec.lr), float, "a positive number such as 0.01")
-    if not 0 < lr <= 100:
-        raise ConfigError("lr", f"{lr:g} is out of range (a positive number up to 100, such as 0.01)")
-
-    optimizer = choose("optimizer", given.get("optimizer", rec.optimizer), OPTIMIZERS)
-    default_momentum = 0.9 if optimizer == "momentum" else 0.0
-    momentum = _number("momentum", given.get("momentum", default_momentum), float, "a number in [0, 1)")
-    if not 0 <= momentum < 1:
-        raise ConfigError("momentum", f"{momentum:g} is out of range (a number in [0, 1), such as 0.9)")
-    if momentum and optimizer in ("adam", "adamw"):
-        raise ConfigError("momentum", f"{momentum:g} has no meaning for {optimizer} (use sgd or momentum)")
-
-    weight_decay = _number("weight_decay", given.get("weight_decay", 0.0), float, "a number in [0, 1)")
-    if not 0 <= weight_decay < 1:
-        raise ConfigError("weight_decay", f"{weight_decay:g} is out of range (a number in [0, 1), such as 1e-4)")
-
-    init = choose("init", given.get("init", "default"), INITS)
-    device = choose("device", given.get("device", "auto"), DEVICES)
-    if device == "cuda" and not cuda_available():
-        raise ConfigError("device", "'cuda' was asked for but no CUDA device is available (use cpu or auto)")
-
-    seed = _number("seed", given.get("seed", 0), int, "a whole number")
-    if not 0 <= seed < 2**63:
-        raise ConfigError("seed", f"{seed} is out of range (a whole number from 0 to 2**63-1)")
-
-    data_dir = resolve_data_dir(given.get("data_dir"))
-    if spec.needs_data_dir:
-        check_writable_dir("data_dir", Path(data_dir))
-
-    out = given.get("out")
-    out = str(user_path("out", str(out))) if out else None
-
-    threads = given.get("threads")
-    if threads is not None:
-        cores = usable_cores()
-        threads = _number("threads", threads, int, f"a whole number from 1 to {cores}")
-        if not 1 <= threads <= cores:
-            raise ConfigError(
-                "threads", f"{threads} is out of range (a whole number from 1 to {cores}: the cores this process has)"
-            )
-
-    return TrainConfig(
-        dataset=dataset,
-        model=model_name,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        init=init,
-        device=device,
-        seed=seed,
-        data_dir=data_dir,
-        out=out,
-        amp=_bool("amp", given.get("amp", False)),
-        compile=_bool("compile", given.get("compile", False)),
-        threads=threads,
-    )
-
-
 def check_batch_size(batch_size: int, train_size: int, dataset: str) -> None:
     if not 1 <= batch_size <= train_size:
         raise ConfigError(
@@ -255,6 +206,13 @@ def check_batch_size(batch_size: int, train_size: int, dataset: str) -> None:
         )
 
 
-def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """A validated copy of ``cfg`` with some fields changed."""
-    return make_config(**{**cfg.to_dict(), **changes}) if changes else replace(cfg)
+def make_config(**raw: Any) -> TrainConfig:  # TEMPORARY shim while helpers work; removed before commit
+    from dltui.resolve import make_config as real
+
+    return real(**raw)
+
+
+def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:  # TEMPORARY shim
+    from dltui.resolve import with_overrides as real
+
+    return real(cfg, **changes)

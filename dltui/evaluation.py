@@ -30,30 +30,31 @@ def evaluate_checkpoint(
     model: str | None = None,
     device: str | None = None,
     data_dir: str | None = None,
+    which: str = "best",
 ) -> EvalResult:
-    from dltui import data as datasets
     from dltui.config import user_path
+    from dltui.data import sources
     from dltui.engine.checkpoint import check_weights, checkpoint_path, config_from_checkpoint, load_checkpoint
     from dltui.engine.loop import evaluate, linear_fit, resolve_device
     from dltui.engine.task import Task
     from dltui.models import build_model
 
     path = user_path("path", str(path))
-    state = load_checkpoint(path)
-    source = checkpoint_path(path)
+    state = load_checkpoint(path, which)
+    source = checkpoint_path(path, which)
     cfg = config_from_checkpoint(state, source, device=device, data_dir=data_dir)
     for flag, wanted, saved in (("--dataset", dataset, cfg.dataset), ("--model", model, cfg.model)):
-        if wanted and wanted.strip().lower() != saved:
+        if wanted and not _same_ref(wanted, saved):
             held = f"{article(cfg.model)} trained on {cfg.dataset}"
             raise CheckpointError(f"{flag}: '{source}' holds {held}, not {wanted}")
-    net = build_model(cfg.model, datasets.DATASETS[cfg.dataset])
+    data = sources.load(cfg)
+    net = build_model(cfg.model, data.spec)
     check_weights(state, net, source, f"{cfg.model} on {cfg.dataset}")
     try:
         net.load_state_dict(state["model"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CheckpointError(f"'{source}': weights do not fit {cfg.model} on {cfg.dataset} ({first[:160]})") from None
-    data = datasets.load(cfg)
     dev = resolve_device(cfg.device)
     net.to(dev)
     ev = evaluate(net, data, data.x_test.to(dev), data.y_test.to(dev), Task(data.task), data.batch_transform(dev))
@@ -68,3 +69,19 @@ def evaluate_checkpoint(
         ev.confusion,
         linear_fit(net, data),
     )
+
+
+def _same_ref(wanted: str, saved: str) -> bool:
+    """Whether a --dataset / --model given to eval names what the checkpoint holds: a
+    registry name in any case, or a path (FILE.py:NAME) as the config saved it, absolute."""
+    import os
+
+    w = wanted.strip()
+    if w.lower() == saved.lower():
+        return True
+    source, sep, name = w.rpartition(":")
+    if sep and source.endswith(".py"):
+        w = os.path.abspath(os.path.expanduser(source)) + ":" + name
+    else:
+        w = os.path.abspath(os.path.expanduser(w))
+    return w == saved

@@ -127,6 +127,30 @@ def caption(true: str, pred: str, confidence: float, width: int) -> Text:
     return Text(fit(body, width).ljust(width), style=GOOD if right else BAD, no_wrap=True)
 
 
+def steps_width(steps: int) -> int:
+    """Columns :func:`steps_text` needs for ``steps`` steps, a mistake's truth and 100% included."""
+    return 3 * steps + 13
+
+
+def steps_text(inp: str, true: str, pred: str, confidence: float, width: int | None = None) -> Text:
+    """A per-step sample as one line, 'input → predicted', each predicted character green
+    when right and red when wrong: 'hello → ohlol ✓ 97%', 'olleh → looho ✗ (lloho) 40%'.
+    ``confidence`` is that of the whole predicted string (the product over its steps)."""
+    right = true == pred
+    text = Text(no_wrap=True, overflow="crop")
+    text.append(inp, "bold")
+    text.append(" → ")
+    for t, p in zip(true, pred, strict=False):
+        text.append(p, GOOD if t == p else f"bold {BAD}")
+    text.append(" ✓" if right else " ✗", GOOD if right else BAD)
+    if not right:
+        text.append(f" ({true})", "dim")
+    text.append(f" {confidence * 100:.0f}%", "dim")
+    if width is not None:
+        text.truncate(width)
+    return text
+
+
 def features_text(values: Sequence[float], width: int, rows: int) -> Text:
     """A feature vector as up to ``rows`` lines of rounded numbers (vector datasets), with
     '…' when some did not fit."""

@@ -17,9 +17,11 @@ from rich.table import Table
 from dltui.engine.events import (
     BatchProgressed,
     EpochEnded,
+    EvaluationReady,
     Event,
     RunFailed,
     RunFinished,
+    RunNoted,
     RunStarted,
     RunStopped,
     RunSummary,
@@ -40,13 +42,47 @@ def epoch_line(e: EpochEnded) -> str:
     parts = [f"epoch {e.epoch}/{e.epochs}", f"train_loss {e.train_loss:.4g}"]
     if e.train_acc is not None:
         parts.append(f"train_acc {e.train_acc:.4f}")
+    if e.val_loss is not None:
+        parts.append(f"val_loss {e.val_loss:.4g}")
+    if e.val_acc is not None:
+        parts.append(f"val_acc {e.val_acc:.4f}")
     parts.append(f"test_loss {e.test_loss:.4g}")
     if e.test_acc is not None:
         parts.append(f"test_acc {e.test_acc:.4f}")
-    parts += [f"lr {e.lr:g}", f"{e.seconds:.2f}s", f"{e.samples_per_s:,.0f} samples/s"]
+    parts += [f"lr {e.lr:.4g}", f"{e.seconds:.2f}s", f"{e.samples_per_s:,.0f} samples/s"]
     if "w" in e.extras:
-        parts.append(f"w {e.extras['w']} (true {e.extras['true_w']}) b {e.extras['b']} (true {e.extras['true_b']})")
+        parts.append(_fit_brief(e.extras))
     return "  ".join(parts)
+
+
+def _fit_brief(x: dict[str, Any]) -> str:
+    """The epoch line's part of a linear fit: 'w [1.99] (true [2.0]) b 0.02 (true 0.0)  y(x=4) 7.99'."""
+    true_w = f" (true {x['true_w']})" if "true_w" in x else ""
+    true_b = f" (true {x['true_b']})" if "true_b" in x else ""
+    text = f"w {x['w']}{true_w} b {x['b']}{true_b}"
+    if "at_y" in x:
+        text += f"  y(x={x['at_x']:g}) {x['at_y']:.4g}"
+    if "at_p" in x:
+        text += f"  P(1|x={x['at_x']:g}) {x['at_p']:.4f}"
+    return text
+
+
+def fit_lines(x: dict[str, Any]) -> list[str]:
+    """A linear fit for a summary: the learned w, b beside the truth and least squares where
+    the data has them, and the prediction at the toys' x = 4 (a value, or P(class 1))."""
+    if "w" not in x:
+        return []
+    line = f"learned w {x['w']}  b {x['b']}"
+    if "true_w" in x:
+        line += f"   true w {x['true_w']}  b {x['true_b']}"
+    if "lstsq_w" in x:
+        line += f"   least squares w {x['lstsq_w']}  b {x['lstsq_b']}"
+    lines = [line]
+    if "at_y" in x:
+        lines.append(f"prediction at x = {x['at_x']:g}: y = {x['at_y']:.4g}")
+    if "at_p" in x:
+        lines.append(f"prediction at x = {x['at_x']:g}: P(class 1) = {x['at_p']:.4f}")
+    return lines
 
 
 def _eta(seconds: float) -> str:
@@ -100,6 +136,7 @@ class Reporter:
         self.task: Any = None
         self.started: RunStarted | None = None
         self.log: Any = None  # run.log, opened once the run directory exists
+        self.evaluated: EvaluationReady | None = None  # the last, for per-step data only
 
     def __enter__(self) -> Reporter:
         return self
@@ -160,9 +197,14 @@ class Reporter:
             self._open_log(event.run_dir)
             d = event.data
             what = f"resuming at epoch {event.start_epoch + 1}:" if event.start_epoch else "training"
+            n_val = round(len(d.y_train) * (event.config.val_fraction or 0))
+            held = f" / {n_val:,} val" if n_val else ""
+            sizes = f"{len(d.y_train) - n_val:,} train{held} / {len(d.y_test):,} test"
+            if d.spec.test_is_train:
+                sizes = f"{len(d.y_train):,} items, test = train"
             self._info(
                 f"dltui: {what} {event.config.model} ({event.n_params:,} params) on {event.config.dataset} "
-                f"({len(d.y_train):,} train / {len(d.y_test):,} test) | {event.device} | {event.run_dir}"
+                f"({sizes}) | {event.device} | {event.run_dir}"
             )
             for note in event.notes:
                 self._info(f"dltui: note: {note}")
@@ -181,6 +223,13 @@ class Reporter:
                 )
         elif isinstance(event, EpochEnded):
             self._epoch(event)
+        elif isinstance(event, RunNoted):
+            if self.json_out:
+                self._json({"event": "note", "epoch": event.epoch, "text": event.text})
+            self._info(f"dltui: {event.text}")
+        elif isinstance(event, EvaluationReady):
+            if self.started is not None and self.started.data.task == "per-step":
+                self.evaluated = event  # its strings go into the summary
         elif isinstance(event, (RunFinished, RunStopped, RunFailed)):
             self._stop_progress()
             self._end(event)
@@ -256,7 +305,9 @@ class Reporter:
                 f"\ndltui: continue with: dltui run --resume {s.run_dir}"
             )
             return
-        text = summary_text(s)
+        d = self.started.data if self.started is not None else None
+        steps = step_lines(d, self.evaluated) if d is not None and self.evaluated is not None else []
+        text = summary_text(s, test_is_train=d is not None and d.spec.test_is_train, predictions=steps)
         if self.json_out:
             self._to_log(text)
         else:
@@ -298,21 +349,38 @@ def summary_dict(status: str, s: RunSummary | None, error: str | None = None) ->
     return out
 
 
-def summary_text(s: RunSummary) -> str:
+def step_lines(data: Any, ev: EvaluationReady, limit: int = 12) -> list[str]:
+    """Per-step data: 'hello → ohlol ✓ 97%' for the first ``limit`` test items."""
+    from dltui.render import steps_text
+
+    spell = lambda ids: "".join(data.classes[int(c)] for c in ids)  # noqa: E731
+    return [
+        steps_text(spell(x), spell(t), spell(p), float(c.prod())).plain
+        for x, t, p, c in zip(data.x_test[:limit], ev.y_true, ev.y_pred, ev.confidence, strict=False)
+    ]
+
+
+def summary_text(s: RunSummary, test_is_train: bool = False, predictions: list[str] | tuple[str, ...] = ()) -> str:
+    """The end-of-run summary. ``test_is_train``: the lessons' tiny sets, fitted whole (the
+    test scores measure the fit); ``predictions``: lines from :func:`step_lines`."""
     f = s.final
     lines = ["", f"done: {_epochs(s)} in {s.wall_s:.1f}s, {s.samples_per_s:,.0f} training samples/s"]
+    if s.stop_reason:
+        lines.append(s.stop_reason)
     if f is not None:
         if f.test_acc is not None:
             lines.append(f"final: test_acc {f.test_acc:.4f}  test_loss {f.test_loss:.4g}  train_acc {_f(f.train_acc)}")
-            lines.append(f"best:  test_acc {s.best_test_acc:.4f}  test_loss {s.best_test_loss:.4g}")
         else:
-            lines.append(
-                f"final: test_mse {f.test_loss:.4g}  train_mse {f.train_loss:.4g}  (best {s.best_test_loss:.4g})"
-            )
-        if "w" in f.extras:
-            lines.append(
-                f"learned w {f.extras['w']}  b {f.extras['b']}   true w {f.extras['true_w']}  b {f.extras['true_b']}"
-            )
+            lines.append(f"final: test_mse {f.test_loss:.4g}  train_mse {f.train_loss:.4g}")
+        if s.best_epoch is not None:  # chosen by validation, never by test
+            acc, loss = s.best_test_acc, s.best_test_loss
+            test = f"test_acc {acc:.4f}" if acc is not None else f"test_loss {loss:.4g}"
+            lines.append(f"best:  epoch {s.best_epoch} by {s.monitor} {s.best_value:.4g}: {test} (best.pt)")
+        if test_is_train:
+            lines.append("test = train: the data is fitted whole, so test scores measure the fit, not generalisation")
+        lines += fit_lines(f.extras)
+    if predictions:
+        lines += ["predictions (input → predicted):", *(f"  {p}" for p in predictions)]
     lines.append(f"run directory: {s.run_dir}")
     return "\n".join(lines)
 
@@ -359,10 +427,8 @@ def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
         console.print(f"test accuracy {r.acc:.4f}  test loss {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
     else:
         console.print(f"test mse {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
-    if "w" in r.extras:
-        console.print(
-            f"learned w {r.extras['w']}  b {r.extras['b']}   true w {r.extras['true_w']}  b {r.extras['true_b']}"
-        )
+    for line in fit_lines(r.extras):
+        console.print(line, markup=False)
     if r.confusion is not None:
         console.print(confusion_table(r.classes, r.confusion))
 
@@ -414,13 +480,16 @@ def print_dataset(name: str, data_dir: str | None, console: Console | None = Non
     else:
         task = f"{s.task}, {len(s.classes)} classes"
     split = "the official split" if s.needs_data_dir else "80/20, drawn by --seed"
+    sizes = f"{s.train_size:,} train / {s.test_size:,} test ({split})"
+    if s.test_is_train:
+        sizes = f"none: all {s.train_size:,} items train and are tested, as in the lesson"
     rec = f"--model {r.model} --epochs {r.epochs} --batch-size {r.batch_size} --lr {r.lr:g} --optimizer {r.optimizer}"
     models = [m + (" (recommended)" if m == r.model else "") for m in compatible_models(s)]
     rows = [
         ("task", task),
         ("classes", ", ".join(s.classes) if s.classes else "-"),
         ("input", f"{'x'.join(map(str, s.input_shape))} ({s.kind})"),
-        ("split", f"{s.train_size:,} train / {s.test_size:,} test ({split})"),
+        ("split", sizes),
         ("recommended", rec),
         ("models", ", ".join(models)),
         ("source", s.source),
@@ -464,6 +533,21 @@ def print_models(dataset: str | None) -> None:
     Console().print(table)
 
 
+def print_summary(s: Any, json_out: bool = False, console: Console | None = None) -> None:
+    """`dltui summary`: a model's layers as an 80-column table and its totals, or the same
+    as one JSON object (``s``: a dltui.models.summary.ModelSummary)."""
+    if json_out:
+        print(json.dumps(s.to_dict()))
+        return
+    from dltui.models.summary import summary_table, summary_title, summary_totals
+
+    console = console or Console(highlight=False)
+    console.print(summary_title(s), markup=False, highlight=False)
+    console.print(summary_table(s))
+    for line in summary_totals(s):
+        console.print(line, markup=False, highlight=False)
+
+
 def print_runs(runs: list[Any], json_out: bool = False) -> None:
     """`dltui runs`: the runs table (newest first), or the same as one JSON array."""
     import time
@@ -492,3 +576,26 @@ def print_runs(runs: list[Any], json_out: bool = False) -> None:
         console.print("no runs yet (start one with `dltui run` or in the app)", markup=False)
         return
     console.print(table)
+
+
+def print_inspection(spec: Any, data: Any, console: Console | None = None) -> None:
+    """`dltui inspect`: what was inferred from a path, as a run will see it."""
+    from dltui.models import compatible_models
+
+    console = console or Console(highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, text in data.extras.get("report") or []:
+        table.add_row(label, text)
+    shape = "x".join(map(str, spec.input_shape))
+    table.add_row("as dltui sees it", f"{spec.task}, {spec.kind} input {shape}, {len(spec.classes) or '-'} classes")
+    table.add_row("split", f"{spec.train_size:,} train / {spec.test_size:,} test ({spec.description})")
+    table.add_row("models that fit", ", ".join(compatible_models(spec)) or "none")
+    rec = spec.recommended
+    settings = f"{rec.model}, {rec.epochs} epochs, batch {rec.batch_size}, {rec.optimizer} lr {rec.lr:g}"
+    table.add_row("recommended", settings)
+    console.print(table)
+    for note in data.extras.get("notes") or []:
+        console.print(f"note: {note}")
+    console.print(f"train: dltui run --dataset {spec.path}")

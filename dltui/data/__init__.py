@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from dltui.config import TrainConfig
 
-TASKS = ("classification", "binary", "regression", "sequence")
+TASKS = ("classification", "binary", "regression", "sequence", "per-step")  # per-step: a class at every step
 
 
 def shipped(name: str) -> Traversable:
@@ -59,10 +59,19 @@ class DatasetSpec:
     folder: Callable[[str], Path] | None = None  # where its files live under data_dir
     assets: str = ""  # shipped(assets) holds its files: it ships inside the package
     vocab_size: int = 0  # sequence datasets
+    test_is_train: bool = False  # the lessons' tiny sets: every point trains and is evaluated, no split
+    augmentations: tuple[str, ...] = ()  # label-preserving ones: "crop" (pad and shift), "flip" (left-right)
+    augment_default: bool = False  # on unless --no-augment
+    path: str = ""  # your own data: the absolute path it was read from
+
+    @property
+    def ref(self) -> str:
+        """What a config's ``dataset`` holds for it: the registry name, or the path."""
+        return self.path or self.name
 
     @property
     def num_outputs(self) -> int:
-        return len(self.classes) if self.task in ("classification", "sequence") else 1
+        return len(self.classes) if self.task in ("classification", "sequence", "per-step") else 1
 
     def available_offline(self, data_dir: str) -> bool:
         return self.files_present is None or self.files_present(data_dir)
@@ -149,7 +158,8 @@ _cache: dict[tuple, Data] = {}
 
 
 def load(cfg: TrainConfig) -> Data:
-    """Load (once per process) the dataset ``cfg`` names, split by ``cfg.seed`` where the
+    """Load (once per process) the built-in dataset ``cfg`` names (``sources.load`` takes
+    paths too), split by ``cfg.seed`` where the
     dataset has no official split. Raises DataError with a one-line explanation."""
     spec = DATASETS[cfg.dataset]
     key = (cfg.dataset, cfg.data_dir if spec.needs_data_dir else None, cfg.seed)
@@ -178,9 +188,9 @@ def standardise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tens
 
 
 def _registry() -> dict[str, DatasetSpec]:
-    from dltui.data import names, tabular, vision
+    from dltui.data import names, tabular, toys, vision
 
-    specs = [*tabular.SPECS[:1], *vision.SPECS, *tabular.SPECS[1:], *names.SPECS]
+    specs = [*tabular.SPECS[:1], *vision.SPECS, *tabular.SPECS[1:], *names.SPECS, *toys.SPECS]
     return {s.name: s for s in specs}
 
 

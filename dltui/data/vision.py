@@ -189,7 +189,9 @@ def _loader(cls_name: str, mean: tuple[float, ...], std: tuple[float, ...]):
     return load
 
 
-def _spec(cls_name, name, shape, classes, sizes, rec, mean, std, description) -> DatasetSpec:
+def _spec(
+    cls_name, name, shape, classes, sizes, rec, mean, std, description, augment=(("crop",), False)
+) -> DatasetSpec:
     return DatasetSpec(
         name=name,
         task="classification",
@@ -205,6 +207,8 @@ def _spec(cls_name, name, shape, classes, sizes, rec, mean, std, description) ->
         needs_data_dir=True,
         files_present=lambda d: files_present(cls_name, d),
         folder=lambda d: folder(cls_name, d),
+        augmentations=augment[0],
+        augment_default=augment[1],
     )
 
 
@@ -223,6 +227,7 @@ _SPECS = {
         (0.2860,),
         (0.3530,),
         "Zalando clothing, 28x28 grayscale, 10 classes",
+        (("crop", "flip"), False),
     ),
     "MNIST": _spec(
         "MNIST",
@@ -256,6 +261,7 @@ _SPECS = {
         (0.4914, 0.4822, 0.4465),
         (0.2470, 0.2435, 0.2616),
         "32x32 colour photos, 10 classes",
+        (("crop", "flip"), True),  # the standard CIFAR-10 recipe; a mirrored cat is a cat
     ),
 }
 

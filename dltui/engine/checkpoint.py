@@ -34,17 +34,26 @@ PARAM_SHAPED = {"momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
 SCALAR_STATE = {"step"}
 
 
-def save_checkpoint(run_dir: Path, state: dict[str, Any]) -> None:
+BEST = "best.pt"  # the epoch with the best monitored validation value
+
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any], name: str = CHECKPOINT) -> None:
     import torch
 
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write(run_dir / CHECKPOINT, buf.getvalue())
+    atomic_write(run_dir / name, buf.getvalue())
 
 
-def checkpoint_path(path: str | Path) -> Path:
+def checkpoint_path(path: str | Path, which: str = "last") -> Path:
+    """The file a path means: itself, or a run directory's model.pt (``last``) or best.pt
+    (``best``, falling back to model.pt in a run that held out no validation split)."""
     p = Path(path)
-    return p / CHECKPOINT if p.is_dir() else p
+    if not p.is_dir():
+        return p
+    if which == "best" and (p / BEST).is_file():
+        return p / BEST
+    return p / CHECKPOINT
 
 
 def _not_ours(p: Path, why: str) -> CheckpointError:
@@ -80,15 +89,15 @@ def _sniff(p: Path) -> None:
     raise _not_ours(p, "not a PyTorch file: unrecognised content")
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
     """Load a dltui checkpoint safely (weights_only: no code in the file can run) and check
-    its structure. ``path`` is a run directory or a model.pt. Raises CheckpointError in one
-    line naming what is wrong."""
+    its structure. ``path`` is a run directory (its model.pt, or best.pt for ``which`` =
+    best) or a checkpoint file. Raises CheckpointError in one line naming what is wrong."""
     import pickle
 
     import torch
 
-    p = checkpoint_path(path)
+    p = checkpoint_path(path, which)
     if not p.is_file():
         where = f"'{path}' has no {CHECKPOINT}" if Path(path).is_dir() else f"'{p}' does not exist"
         raise CheckpointError(f"cannot load checkpoint: {where}")
@@ -251,7 +260,8 @@ def config_from_checkpoint(
     """The saved config, validated again; ``device``/``data_dir`` replace the saved ones
     (a run trained on CUDA falls back to ``auto`` on a machine without it, one saved with
     more threads than this machine has uses them all)."""
-    from dltui.config import TrainConfig, cuda_available, usable_cores
+    from dltui.config import cuda_available, usable_cores
+    from dltui.resolve import config_from_dict
 
     saved = dict(state["config"])
     if device:
@@ -263,7 +273,7 @@ def config_from_checkpoint(
     if isinstance(saved.get("threads"), int) and saved["threads"] > usable_cores():
         saved["threads"] = usable_cores()
     try:
-        return TrainConfig.from_dict(saved)
+        return config_from_dict(saved)
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint '{source}' cannot be used here: {exc}") from None
     except (TypeError, AttributeError, ValueError) as exc:

@@ -58,6 +58,8 @@ class EpochEnded:
     seconds: float  # wall time of the epoch, evaluation included
     samples_per_s: float  # training samples per second
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. learned w, b for linear
+    val_loss: float | None = None  # on the validation split; None when the run holds none out
+    val_acc: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,31 @@ class EvaluationReady:
 
 
 @dataclass(frozen=True)
+class RunNoted:
+    """Something the run did on its own or on request: a rollback, a live lr change, a
+    checkpoint saved now, a stop scheduled. One line for the user."""
+
+    epoch: int  # the epoch in progress
+    text: str
+
+
+@dataclass(frozen=True)
 class RunSummary:
     epochs_done: int
     final: EpochEnded | None
+    # the test metrics of the epoch chosen by validation (best.pt); None without validation:
+    # nothing is ever chosen by the test split
     best_test_acc: float | None
     best_test_loss: float | None
     wall_s: float
     samples_per_s: float
     run_dir: str
     start_epoch: int = 0  # epochs completed before this process resumed the run
+    best_epoch: int | None = None  # the epoch with the best monitored validation value
+    monitor: str | None = None  # val_acc | val_loss; None without validation
+    best_value: float | None = None
+    stop_reason: str | None = None  # why it ended before its last epoch (early stopping)
+    rollbacks: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,5 +123,5 @@ class RunFailed:
     summary: RunSummary | None = None
 
 
-Event = RunStarted | BatchProgressed | EpochEnded | EvaluationReady | RunFinished | RunStopped | RunFailed
+Event = RunStarted | BatchProgressed | EpochEnded | EvaluationReady | RunNoted | RunFinished | RunStopped | RunFailed
 Callback = Callable[[Event], None]

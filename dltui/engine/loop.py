@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dltui.engine import callbacks, rundir
 from dltui.engine import checkpoint as ckpt_io
-from dltui.engine import rundir
 from dltui.engine.events import (
     BatchProgressed,
     Callback,
@@ -27,6 +27,7 @@ from dltui.engine.events import (
     EvaluationReady,
     RunFailed,
     RunFinished,
+    RunNoted,
     RunStarted,
     RunStopped,
     RunSummary,
@@ -221,67 +222,24 @@ def train(
     (missing data, divergence, bad checkpoint) end in RunFailed; bugs propagate after a
     RunFailed has been reported.
     """
-    emit = callback or (lambda e: None)
-    stop = should_stop or (lambda: False)
-    t_start = time.perf_counter()
-    start_epoch = checkpoint["epoch"] if checkpoint else 0
-    history: list[dict[str, Any]] = list(checkpoint.get("history") or [])[:start_epoch] if checkpoint else []
-    state: dict[str, Any] = {
-        "run_dir": str(run_dir or ""),
-        "history": history,
-        "last": None,
-        "samples": 0,
-        "train_s": 0.0,
-        "lock": None,
-        "writing": False,
-        "events": None,  # the run's events.jsonl, once its directory exists
-        "cfg": cfg,
-    }
-
-    def summary() -> RunSummary:
-        accs = [h["test_acc"] for h in history if h.get("test_acc") is not None]
-        losses = [h["test_loss"] for h in history]
-        return RunSummary(
-            epochs_done=len(history),
-            final=state["last"],
-            best_test_acc=max(accs) if accs else None,
-            best_test_loss=min(losses) if losses else None,
-            wall_s=time.perf_counter() - t_start,
-            samples_per_s=state["samples"] / state["train_s"] if state["train_s"] else 0.0,
-            run_dir=state["run_dir"],
-            start_epoch=start_epoch,
-        )
-
-    def finish(event, status: str):
-        if state["writing"]:  # only once the run wrote its first files: a refused resume changes nothing
-            error = event.message if isinstance(event, RunFailed) else None
-            info = summary_file(status, summary(), state["cfg"], error)
-            with contextlib.suppress(OSError):
-                rundir.write_json(Path(state["run_dir"]) / "summary.json", info)
-            if state["events"] is not None:
-                state["events"].write(status, summary=info, **({"message": error} if error else {}))
-                state["events"].close()
-        emit(event)
-        return event
-
+    run = _Training(cfg, callback or (lambda e: None), should_stop or (lambda: False), run_dir, checkpoint)
     try:
-        _run(cfg, emit, stop, state, checkpoint, threads, summary)
+        run.prepare(threads)
+        run.fit()
     except _Stopped:
-        return finish(RunStopped(summary()), "stopped")
+        return run.finish(RunStopped(run.summary()), "stopped")
     except DltuiError as exc:
         if isinstance(exc, _WriteFailed):  # epochs from the failed one on exist only in memory
-            history[:] = [h for h in history if h["epoch"] < exc.epoch]
-            if state["last"] is not None and state["last"].epoch >= exc.epoch:
-                state["last"] = None
-        return finish(RunFailed(str(exc), exc.exit_code, summary()), "failed")
+            run.forget_from(exc.epoch)
+        return run.finish(RunFailed(str(exc), exc.exit_code, run.summary()), "failed")
     except BaseException as exc:
-        finish(RunFailed(f"internal error: {type(exc).__name__}: {exc}", 1, summary()), "failed")
+        run.finish(RunFailed(f"internal error: {type(exc).__name__}: {exc}", 1, run.summary()), "failed")
         raise
     else:
-        return finish(RunFinished(summary()), "finished")
+        return run.finish(RunFinished(run.summary()), "finished")
     finally:
-        if state["lock"] is not None:
-            state["lock"].release()
+        if run.lock is not None:
+            run.lock.release()
 
 
 def summary_file(status: str, s: RunSummary, cfg: TrainConfig, error: str | None = None) -> dict[str, Any]:
@@ -294,11 +252,18 @@ def summary_file(status: str, s: RunSummary, cfg: TrainConfig, error: str | None
         "resumed_from": s.start_epoch,
         "best_test_acc": s.best_test_acc,
         "best_test_loss": s.best_test_loss,
+        "best_epoch": s.best_epoch,
+        "monitor": s.monitor,
+        "best_value": s.best_value,
         "wall_s": round(s.wall_s, 3),
         "samples_per_s": round(s.samples_per_s, 1),
         "pid": os.getpid(),
         "host": socket.gethostname(),
     }
+    if s.stop_reason:
+        info["stop_reason"] = s.stop_reason
+    if s.rollbacks:
+        info["rollbacks"] = s.rollbacks
     if error:
         info["error"] = error
     return info
@@ -324,7 +289,7 @@ def _logged(emit: Callback, log: rundir.EventLog) -> Callback:
                     "scale": d.scale,
                     "train_size": len(d.y_train),
                     "test_size": len(d.y_test),
-                    "extras": {k: v for k, v in d.extras.items() if k in ("true_w", "true_b")},
+                    "extras": {k: v for k, v in d.extras.items() if k in ("true_w", "true_b", "vocab")},
                 },
                 n_params=event.n_params,
                 device=event.device,
@@ -338,6 +303,8 @@ def _logged(emit: Callback, log: rundir.EventLog) -> Callback:
             log.write("progress", **asdict(event))
         elif isinstance(event, EpochEnded):
             log.write("epoch", **asdict(event))
+        elif isinstance(event, RunNoted):
+            log.write("note", **asdict(event))
         emit(event)
 
     return record
@@ -353,204 +320,411 @@ def _storage(run_dir: Path, doing: str) -> Iterator[None]:
         raise StorageError(f"cannot {doing} in '{run_dir}' ({reason}); files already there are kept") from None
 
 
-def _run(cfg, emit, stop, state, checkpoint, threads, summary) -> None:
+def validation_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic (train, validation) row indices carved from a training split of ``n``:
+    a seeded permutation, its first round(n * fraction) rows held out."""
     import torch
 
-    from dltui import data as datasets
-    from dltui.config import check_batch_size
-    from dltui.models import build_model, count_params
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 7919))  # not the data split's stream
+    n_val = round(n * fraction)
+    return perm[n_val:].sort().values, perm[:n_val].sort().values
 
-    resumed = state["run_dir"]
-    if resumed:  # before anything else: a directory another process writes is refused at once
-        state["lock"] = rundir.lock_run_dir(Path(resumed))
-    n_threads = threads or cfg.threads
-    if n_threads:
-        torch.set_num_threads(n_threads)
-    device = resolve_device(cfg.device)
-    cuda = device.type == "cuda"
-    # record what is applied, not what was asked for
-    notes = [
-        f"--{f} has no effect on the CPU; recorded as off" for f in ("amp", "compile") if getattr(cfg, f) and not cuda
-    ]
-    cfg = replace(cfg, threads=torch.get_num_threads(), amp=cfg.amp and cuda, compile=cfg.compile and cuda)
-    state["cfg"] = cfg
-    data = datasets.load(cfg)
-    check_batch_size(cfg.batch_size, len(data.x_train), cfg.dataset)
-    task = Task(data.task)
 
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, data.spec, cfg.init).to(device)
-    channels_last = cuda and data.spec.kind == "image" and len(data.spec.input_shape) == 3
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(cfg, model.parameters())
-    start_epoch = 0
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    if checkpoint is not None:  # every tensor checked before any is used
-        where = Path(resumed or ".") / ckpt_io.CHECKPOINT
-        ckpt_io.check_fits(checkpoint, model, optimizer, where, f"{cfg.model} on {cfg.dataset}")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        start_epoch = checkpoint["epoch"]
-        rng = checkpoint.get("rng")
-        if rng is not None and not cuda:
-            gen.set_state(rng)
-    if cfg.compile:
-        model = torch.compile(model)
+class _Training:
+    """One run, as named steps: ``prepare`` (data, model, run directory), then per epoch
+    ``train_epoch`` (the hot loop), ``evaluate_epoch`` (validation and test) and
+    ``end_epoch`` (files, schedule, best checkpoint, early stopping, live requests).
+    Each concern past the hot loop is one small object from ``callbacks``."""
 
-    if resumed:
-        run_dir = Path(resumed)
-    else:
-        run_dir, state["lock"] = rundir.open_run_dir(cfg)
-    state["run_dir"] = str(run_dir)
-    sample = torch.randperm(len(data.x_test), generator=torch.Generator().manual_seed(cfg.seed))[:SAMPLE_SIZE].tolist()
-    with _storage(run_dir, "write the run's first files"):
-        state["writing"] = True
-        rundir.write_config(run_dir, cfg)
-        metrics = rundir.MetricsFile(run_dir, state["history"])
-        rundir.write_json(run_dir / "summary.json", summary_file("running", summary(), cfg))
-        rundir.write_testset(run_dir, data.x_test, data.y_test, sample)
-        log = state["events"] = rundir.EventLog(run_dir)
-    emit = _logged(emit, log)
-
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    transform = data.batch_transform(device)  # evaluation; training gathers into reused buffers
-    gather = data.batch_gather(x_train, cfg.batch_size, channels_last)
-    if channels_last:
-        base = transform
-        transform = lambda xb: base(xb).contiguous(memory_format=torch.channels_last)  # noqa: E731
-    n, bs = len(x_train), cfg.batch_size
-    steps = math.ceil(n / bs)
-    emit(
-        RunStarted(
-            cfg, data, count_params(model), describe_device(device), str(run_dir), start_epoch, steps, tuple(notes)
+    def __init__(self, cfg, emit, stop, run_dir, checkpoint) -> None:
+        self.cfg = cfg
+        self.emit = emit
+        self.stop = stop
+        self.checkpoint = checkpoint
+        self.t_start = time.perf_counter()
+        self.start_epoch = checkpoint["epoch"] if checkpoint else 0
+        self.history: list[dict[str, Any]] = (
+            list(checkpoint.get("history") or [])[: self.start_epoch] if checkpoint else []
         )
-    )
+        self.resumed = str(run_dir or "")
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.last: EpochEnded | None = None
+        self.samples = 0
+        self.train_s = 0.0
+        self.lock = None
+        self.writing = False
+        self.log: rundir.EventLog | None = None
+        self.best: callbacks.BestEpoch | None = None
+        self.early: callbacks.EarlyStopping | None = None
+        self.rollback = callbacks.Rollback(cfg.on_diverge == "rollback")
+        self.stop_reason: str | None = None
 
-    amp = cfg.amp
-    if cfg.compile:
-        _warm_up(model, optimizer, task, gather, transform, x_train, y_train, bs, amp)
-    clear_grads = grad_clearer(optimizer)
-    # per-step sizes weight the per-step mean losses into the epoch's mean
-    sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float64, device=device)
-    total_steps = (cfg.epochs - start_epoch) * steps
-    done_steps = 0
-    model.train()
+    # --- the summary every ending reports ---
 
-    writer = rundir.Writer()  # the run's files are written beside training, in order
-    try:
-        for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            perm = torch.randperm(n, generator=gen, device=device)
-            y_perm = y_train.index_select(0, perm)
-            # values stay on the device, one tensor per step, until an event is due
-            losses: list[torch.Tensor] = []
-            outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
-            next_event = time.monotonic() + PROGRESS_INTERVAL_S
-            last_step, last_t = 0, t0
-            for i, (idx, yb) in enumerate(zip(perm.split(bs), y_perm.split(bs), strict=True)):
-                xb = gather(idx)
-                if amp:
-                    with torch.autocast(device.type, torch.bfloat16):
-                        out = model(xb).float()
-                else:
-                    out = model(xb)
-                loss = task.loss(out, yb)
-                clear_grads()
-                loss.backward()
-                optimizer.step()
-                loss = loss.detach()
-                losses.append(loss)
-                if task.has_accuracy:
-                    outputs.append(out.detach())
-                if stop():
-                    raise _Stopped
-                if time.monotonic() >= next_event:
-                    writer.check()
-                    window = torch.stack(losses[last_step:])
-                    mean = float(window.double().mean())
-                    if not math.isfinite(mean):
-                        _diverged(epoch, window, last_step)
-                    now = time.perf_counter()
-                    done_steps += i + 1 - last_step
-                    rate = (i + 1 - last_step) * bs / max(now - last_t, 1e-9)
-                    per_step = (state["train_s"] + now - t0) / max(done_steps, 1)
-                    eta = per_step * (total_steps - done_steps)
-                    emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, eta))
-                    last_step, last_t = i + 1, now
-                    next_event = time.monotonic() + PROGRESS_INTERVAL_S
-            done_steps += steps - last_step
-            loss_vec = torch.stack(losses)
-            train_loss = float((loss_vec.double() * sizes).sum()) / n
-            if not math.isfinite(train_loss):
-                _diverged(epoch, loss_vec, 0)
-            train_acc = None
-            if task.has_accuracy:
-                train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / y_perm.numel()
-            train_s = time.perf_counter() - t0
-            ev = evaluate(model, data, x_test, y_test, task, transform, amp)
-            seconds = time.perf_counter() - t0
-            state["samples"] += n
-            state["train_s"] += train_s
-            ended = EpochEnded(
-                epoch,
-                cfg.epochs,
-                train_loss,
-                train_acc,
-                ev.loss,
-                ev.acc,
-                optimizer.param_groups[0]["lr"],
-                seconds,
-                n / train_s,
-                linear_fit(getattr(model, "_orig_mod", model), data),
+    def summary(self) -> RunSummary:
+        best = self.best.row if self.best is not None else None
+        return RunSummary(
+            epochs_done=len(self.history),
+            final=self.last,
+            best_test_acc=best.get("test_acc") if best else None,
+            best_test_loss=best.get("test_loss") if best else None,
+            wall_s=time.perf_counter() - self.t_start,
+            samples_per_s=self.samples / self.train_s if self.train_s else 0.0,
+            run_dir=str(self.run_dir or ""),
+            start_epoch=self.start_epoch,
+            best_epoch=self.best.epoch if self.best else None,
+            monitor=self.best.monitor.name if self.best else None,
+            best_value=self.best.value if self.best else None,
+            stop_reason=self.stop_reason,
+            rollbacks=self.rollback.used,
+        )
+
+    def finish(self, event, status: str):
+        if self.writing:  # only once the run wrote its first files: a refused resume changes nothing
+            error = event.message if isinstance(event, RunFailed) else None
+            info = summary_file(status, self.summary(), self.cfg, error)
+            with contextlib.suppress(OSError):
+                rundir.write_json(self.run_dir / "summary.json", info)
+            if self.log is not None:
+                self.log.write(status, summary=info, **({"message": error} if error else {}))
+                self.log.close()
+        self.emit(event)
+        return event
+
+    def forget_from(self, epoch: int) -> None:
+        self.history[:] = [h for h in self.history if h["epoch"] < epoch]
+        if self.last is not None and self.last.epoch >= epoch:
+            self.last = None
+
+    # --- prepare ---
+
+    def prepare(self, threads: int | None) -> None:
+        import torch
+
+        from dltui.config import check_batch_size
+        from dltui.data import sources
+        from dltui.models import build_model, count_params
+        from dltui.models.heads import apply_dropout
+
+        cfg = self.cfg
+        if self.resumed:  # before anything else: a directory another process writes is refused at once
+            self.lock = rundir.lock_run_dir(Path(self.resumed))
+        n_threads = threads or cfg.threads
+        if n_threads:
+            torch.set_num_threads(n_threads)
+        device = self.device = resolve_device(cfg.device)
+        cuda = device.type == "cuda"
+        # record what is applied, not what was asked for
+        notes = ["--compile has no effect on the CPU; recorded as off"] if cfg.compile and not cuda else []
+        cfg = self.cfg = replace(cfg, threads=torch.get_num_threads(), compile=cfg.compile and cuda)
+        data = self.data = sources.load(cfg)
+        notes += list(data.extras.get("notes") or [])
+        x_train, y_train = data.x_train, data.y_train
+        self.x_val = self.y_val = None
+        if cfg.val_fraction:
+            keep, held = validation_split(len(y_train), cfg.val_fraction, cfg.seed)
+            self.x_val, self.y_val = x_train[held].to(device), y_train[held].to(device)
+            x_train, y_train = x_train[keep], y_train[keep]
+            why = ", --early-stop chooses by it" if cfg.early_stop else ""
+            notes.insert(
+                0,
+                f"validation: {len(held):,} of {len(data.y_train):,} training rows held out "
+                f"(--val-fraction {cfg.val_fraction:g}{why}); best.pt is chosen by {cfg.monitor}, never by test",
             )
-            row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
-            state["history"].append(row)
-            state["last"] = ended
-            checkpoint_state = rundir.host_copy(
-                {
-                    "model": getattr(model, "_orig_mod", model).state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "config": cfg.to_dict(),
-                    "epoch": epoch,
-                    "rng": gen.get_state() if not cuda else None,
-                    "history": list(state["history"]),
-                }
+        check_batch_size(cfg.batch_size, len(x_train), data.spec.name)
+        self.task = Task(data.task)
+
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, data.spec, cfg.init)
+        if cfg.dropout:
+            apply_dropout(model, cfg.dropout, cfg.model)
+        model = model.to(device)
+        self.channels_last = cuda and data.spec.kind == "image" and len(data.spec.input_shape) == 3
+        if cuda:
+            torch.backends.cudnn.benchmark = True
+            if self.channels_last:
+                model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(cfg, model.parameters())
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        if self.checkpoint is not None:  # every tensor checked before any is used
+            where = Path(self.resumed or ".") / ckpt_io.CHECKPOINT
+            ckpt_io.check_fits(self.checkpoint, model, self.optimizer, where, f"{cfg.model} on {cfg.dataset}")
+            model.load_state_dict(self.checkpoint["model"])
+            self.optimizer.load_state_dict(self.checkpoint["optimizer"])
+            for group in self.optimizer.param_groups:  # the schedule below replays from --lr (maybe a new one)
+                group["lr"] = cfg.lr
+                for key in ("initial_lr", "max_lr", "min_lr"):
+                    group.pop(key, None)
+            rng = self.checkpoint.get("rng")
+            if rng is not None and not cuda:
+                self.gen.set_state(rng)
+        self.raw_model = model
+        self.model = torch.compile(model) if cfg.compile else model
+
+        n, bs = len(x_train), cfg.batch_size
+        self.steps = math.ceil(n / bs)
+        self.schedule = callbacks.LrSchedule(cfg, self.optimizer, self.steps, self.start_epoch)
+        if self.x_val is not None:
+            monitor = callbacks.Monitor(cfg.monitor, cfg.min_delta)
+            self.best = callbacks.BestEpoch(monitor, self.history)
+            if cfg.early_stop:
+                self.early = callbacks.EarlyStopping(monitor, cfg.early_stop, self.history)
+
+        if self.resumed:
+            run_dir = Path(self.resumed)
+        else:
+            run_dir, self.lock = rundir.open_run_dir(cfg)
+        self.run_dir = run_dir
+        self.sample = torch.randperm(len(data.x_test), generator=torch.Generator().manual_seed(cfg.seed))[
+            :SAMPLE_SIZE
+        ].tolist()
+        with _storage(run_dir, "write the run's first files"):
+            self.writing = True
+            rundir.write_config(run_dir, cfg)
+            self.metrics = rundir.MetricsFile(run_dir, self.history)
+            rundir.write_json(run_dir / "summary.json", summary_file("running", self.summary(), cfg))
+            rundir.write_testset(run_dir, data.x_test, data.y_test, self.sample)
+            self.log = rundir.EventLog(run_dir)
+        self.emit = _logged(self.emit, self.log)
+        self.control = callbacks.Control(run_dir)
+
+        self.x_train, self.y_train = x_train.to(device), y_train.to(device)
+        self.x_test, self.y_test = data.x_test.to(device), data.y_test.to(device)
+        self.transform = data.batch_transform(device)  # evaluation; training gathers into reused buffers
+        gather = data.batch_gather(self.x_train, bs, self.channels_last)
+        if cfg.augment:
+            from dltui.data.augment import augmenter
+
+            augment = augmenter(data.spec.augmentations, data.spec.input_shape, device, self.gen)
+            plain = gather
+            gather = lambda idx: augment(plain(idx))  # noqa: E731
+            notes.append(f"augmentation: {' + '.join(data.spec.augmentations)} on training batches")
+        self.gather = gather
+        if self.channels_last:
+            base = self.transform
+            self.transform = lambda xb: base(xb).contiguous(memory_format=torch.channels_last)  # noqa: E731
+        self.loss = self.task.loss
+        if cfg.label_smoothing:
+            import torch.nn.functional as F
+
+            s = cfg.label_smoothing
+            self.loss = lambda out, y: F.cross_entropy(out, y, label_smoothing=s)  # noqa: E731
+        self.amp = cfg.amp
+        if cfg.amp and not cuda:
+            notes.append("--amp on the CPU: bf16 autocast (measured faster for dense models, slower for convolutions)")
+        self.emit(
+            RunStarted(
+                cfg, data, count_params(model), describe_device(device), str(run_dir), self.start_epoch,
+                self.steps, tuple(notes),
             )
+        )  # fmt: skip
+        if cfg.compile:
+            _warm_up(self.model, self.optimizer, self.task, self.gather, self.transform, self.x_train,
+                     self.y_train, bs, self.amp)  # fmt: skip
+        self.clear_grads = grad_clearer(self.optimizer)
+        # per-step sizes weight the per-step mean losses into the epoch's mean
+        self.sizes = torch.tensor([min(bs, n - i * bs) for i in range(self.steps)], dtype=torch.float64, device=device)
+        self.total_steps = (cfg.epochs - self.start_epoch) * self.steps
+        self.done_steps = 0
+        if self.rollback.enabled:
+            self.rollback.remember(self.start_epoch, *self._states())
 
-            info = summary_file("running", summary(), cfg)
+    def _states(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return rundir.host_copy(self.raw_model.state_dict()), rundir.host_copy(self.optimizer.state_dict())
 
-            def write_epoch(
-                row=row,
-                ckpt=checkpoint_state,
-                confusion=ev.confusion,
-                info=info,
-                y_pred=ev.y_pred,
-                confidence=ev.confidence,
-            ) -> None:
+    # --- the epochs ---
+
+    def fit(self) -> None:
+        writer = self.writer = rundir.Writer()  # the run's files are written beside training, in order
+        try:
+            epoch = self.start_epoch + 1
+            while epoch <= self.cfg.epochs:
                 try:
-                    # metrics and summary first: they may run one epoch ahead of model.pt, never behind
-                    metrics.append(row)
-                    rundir.write_json(run_dir / "summary.json", info, durable=False)  # finish()'s is durable
-                    ckpt_io.save_checkpoint(run_dir, ckpt)
-                    if confusion is not None:
-                        rundir.write_confusion(run_dir, data.classes, confusion)
-                    rundir.write_evaluation(run_dir, row["epoch"], y_pred, confidence, confusion)
-                    log.write("evaluation", epoch=row["epoch"])
-                except OSError as exc:  # disk full, directory removed, ...
-                    raise _WriteFailed(
-                        f"cannot write epoch {row['epoch']}'s files to {run_dir} "
-                        f"({exc.strerror or exc}); epochs up to {row['epoch'] - 1} and their checkpoint are kept",
-                        row["epoch"],
-                    ) from None
+                    train_loss, train_acc, train_s = self.train_epoch(epoch)
+                except Diverged as exc:
+                    if not self.rollback.can():
+                        raise
+                    self._roll_back(exc)
+                    continue
+                val, test = self.evaluate_epoch()
+                if self.end_epoch(epoch, train_loss, train_acc, train_s, val, test):
+                    break
+                epoch += 1
+        finally:
+            failed = writer.close()  # every epoch's files are on disk before train() reports
+            if failed is not None:  # even when stopping or diverging: a lost write is what to report
+                raise failed
 
-            writer.submit(write_epoch)
-            emit(ended)
-            emit(EvaluationReady(epoch, ev.confusion, data.y_test, ev.y_pred, ev.confidence, sample))
-    finally:
-        failed = writer.close()  # every epoch's files are on disk before train() reports
-        if failed is not None:  # even when stopping or diverging: a lost write is what to report
-            raise failed
+    def _roll_back(self, exc: Diverged) -> None:
+        old = self.schedule.lr
+        good = self.rollback.restore(self.raw_model, self.optimizer)
+        self.schedule.scale(0.5)
+        self.emit(
+            RunNoted(
+                exc.epoch,
+                f"diverged at epoch {exc.epoch}, step {exc.step}: rolled back to epoch {good}'s weights, "
+                f"lr {old:.4g} -> {self.schedule.lr:.4g} (rollback {self.rollback.used} of {callbacks.MAX_ROLLBACKS})",
+            )
+        )
+
+    def train_epoch(self, epoch: int) -> tuple[float, float | None, float]:
+        """One pass over the training rows: the hot loop. Values stay on the device, one
+        tensor per step, until an event is due."""
+        import torch
+
+        cfg, model, optimizer, task, gather = self.cfg, self.model, self.optimizer, self.task, self.gather
+        loss_fn, clear_grads, stop, bs, device = self.loss, self.clear_grads, self.stop, cfg.batch_size, self.device
+        amp, clip, step_lr, steps = self.amp, cfg.clip_grad, self.schedule.step, self.steps
+        params = [p for g in optimizer.param_groups for p in g["params"]] if clip else None
+        n = len(self.y_train)
+        t0 = self.t_epoch = time.perf_counter()
+        perm = torch.randperm(n, generator=self.gen, device=device)
+        y_perm = self.y_train.index_select(0, perm)
+        losses: list[torch.Tensor] = []
+        outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
+        next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        last_step, last_t = 0, t0
+        for i, (idx, yb) in enumerate(zip(perm.split(bs), y_perm.split(bs), strict=True)):
+            xb = gather(idx)
+            if amp:
+                with torch.autocast(device.type, torch.bfloat16):
+                    out = model(xb).float()
+            else:
+                out = model(xb)
+            loss = loss_fn(out, yb)
+            clear_grads()
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            optimizer.step()
+            if step_lr is not None:
+                step_lr()
+            loss = loss.detach()
+            losses.append(loss)
+            if task.has_accuracy:
+                outputs.append(out.detach())
+            if stop():
+                raise _Stopped
+            if time.monotonic() >= next_event:
+                self.writer.check()
+                window = torch.stack(losses[last_step:])
+                mean = float(window.double().mean())
+                if not math.isfinite(mean):
+                    _diverged(epoch, window, last_step)
+                now = time.perf_counter()
+                self.done_steps += i + 1 - last_step
+                rate = (i + 1 - last_step) * bs / max(now - last_t, 1e-9)
+                per_step = (self.train_s + now - t0) / max(self.done_steps, 1)
+                eta = per_step * (self.total_steps - self.done_steps)
+                self.emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, eta))
+                self._obey(epoch, i + 1)
+                last_step, last_t = i + 1, now
+                next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        self.done_steps += steps - last_step
+        loss_vec = torch.stack(losses)
+        train_loss = float((loss_vec.double() * self.sizes).sum()) / n
+        if not math.isfinite(train_loss):
+            _diverged(epoch, loss_vec, 0)
+        train_acc = None
+        if task.has_accuracy:
+            train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / y_perm.numel()
+        train_s = time.perf_counter() - t0
+        self.samples += n
+        self.train_s += train_s
+        return train_loss, train_acc, train_s
+
+    def evaluate_epoch(self) -> tuple[Evaluation | None, Evaluation]:
+        args = (self.model, self.data)
+        val = None
+        if self.x_val is not None:
+            val = evaluate(*args, self.x_val, self.y_val, self.task, self.transform, self.amp)
+        return val, evaluate(*args, self.x_test, self.y_test, self.task, self.transform, self.amp)
+
+    def end_epoch(self, epoch, train_loss, train_acc, train_s, val, test) -> bool:
+        """Record the epoch, have its files written, step the schedule, keep the best
+        checkpoint, obey requests; True when the run should end after it."""
+        cfg, data = self.cfg, self.data
+        ended = EpochEnded(
+            epoch, cfg.epochs, train_loss, train_acc, test.loss, test.acc, self.schedule.lr,
+            time.perf_counter() - self.t_epoch, len(self.y_train) / train_s,
+            linear_fit(self.raw_model, data),
+            val_loss=val.loss if val else None, val_acc=val.acc if val else None,
+        )  # fmt: skip
+        row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
+        self.history.append(row)
+        self.last = ended
+        model_state, optimizer_state = self._states()
+        ckpt = {
+            "model": model_state,
+            "optimizer": optimizer_state,
+            "config": cfg.to_dict(),
+            "epoch": epoch,
+            "rng": self.gen.get_state() if self.device.type != "cuda" else None,
+            "history": list(self.history),
+        }
+        self.rollback.remember(epoch, model_state, optimizer_state)
+        is_best = self.best is not None and self.best.update(row)
+        should_end = self.early is not None and self.early.update(row)
+        if should_end:
+            self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
+        info = summary_file("running", self.summary(), cfg)
+        run_dir, metrics, log = self.run_dir, self.metrics, self.log
+
+        def write_epoch(confusion=test.confusion, y_pred=test.y_pred, confidence=test.confidence) -> None:
+            try:
+                # metrics and summary first: they may run one epoch ahead of model.pt, never behind
+                metrics.append(row)
+                rundir.write_json(run_dir / "summary.json", info, durable=False)  # finish()'s is durable
+                ckpt_io.save_checkpoint(run_dir, ckpt)
+                if is_best:
+                    ckpt_io.save_checkpoint(run_dir, ckpt, ckpt_io.BEST)
+                if confusion is not None:
+                    rundir.write_confusion(run_dir, data.classes, confusion)
+                rundir.write_evaluation(run_dir, epoch, y_pred, confidence, confusion)
+                log.write("evaluation", epoch=epoch)
+            except OSError as exc:  # disk full, directory removed, ...
+                raise _WriteFailed(
+                    f"cannot write epoch {epoch}'s files to {run_dir} "
+                    f"({exc.strerror or exc}); epochs up to {epoch - 1} and their checkpoint are kept",
+                    epoch,
+                ) from None
+
+        self.writer.submit(write_epoch)
+        self.emit(ended)
+        self.emit(EvaluationReady(epoch, test.confusion, data.y_test, test.y_pred, test.confidence, self.sample))
+        if should_end:
+            self.emit(RunNoted(epoch, self.stop_reason))
+            return True
+        self.schedule.end_epoch()
+        self._obey(epoch, None)
+        if self.control.stop_after_epoch and epoch < cfg.epochs:
+            self.stop_reason = f"stopped after epoch {epoch} on request"
+            raise _Stopped
+        return False
+
+    def _obey(self, epoch: int, step: int | None) -> None:
+        """Apply requests from outside the process (a few times a second, never per step)."""
+        requests, notes = self.control.poll()
+        for text in notes:
+            self.emit(RunNoted(epoch, text))
+        for req in requests:
+            if req.kind == "lr":
+                old = self.schedule.lr
+                self.schedule.scale(req.value / old)
+                self.emit(RunNoted(epoch, f"lr {old:.4g} -> {self.schedule.lr:.4g} on request"))
+            elif req.kind == "checkpoint":
+                name = f"checkpoint-e{epoch}-s{step}.pt" if step is not None else f"checkpoint-e{epoch}.pt"
+                state = {
+                    "model": rundir.host_copy(self.raw_model.state_dict()),
+                    "optimizer": rundir.host_copy(self.optimizer.state_dict()),
+                    "config": self.cfg.to_dict(),
+                    "epoch": epoch - 1 if step is not None else epoch,  # completed epochs
+                }
+                self.writer.submit(lambda state=state, name=name: ckpt_io.save_checkpoint(self.run_dir, state, name))
+                self.emit(RunNoted(epoch, f"saving {name} on request (evaluate it with `dltui eval`)"))
+            elif req.kind == "stop-after-epoch":
+                self.control.stop_after_epoch = True
+                self.emit(RunNoted(epoch, f"will stop after epoch {epoch} on request"))
+            elif req.kind == "stop":
+                self.stop_reason = "stopped on request"
+                raise _Stopped

@@ -33,7 +33,11 @@ from dltui.errors import ConfigError, RunLocked, StorageError
 if TYPE_CHECKING:
     from dltui.config import TrainConfig
 
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s")
+# new columns go at the end: older run directories (without them) still read
+METRIC_COLUMNS = (
+    "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "samples_per_s",
+    "val_loss", "val_acc",
+)  # fmt: skip
 LOCK = "run.lock"
 HEARTBEAT_S = 5.0  # how often a live run touches run.lock
 RUN_FILES = ("model.pt", "metrics.csv")  # either one means the directory holds a run
@@ -300,10 +304,10 @@ def open_run_dir(cfg: TrainConfig, root: str = "runs") -> tuple[Path, RunLock]:
             path = Path(cfg.out)
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}"
+            path = Path(root) / f"{stamp}-{cfg.dataset_label}-{cfg.model_label}"
             n = 2
             while path.exists():
-                path = Path(root) / f"{stamp}-{cfg.dataset}-{cfg.model}-{n}"
+                path = Path(root) / f"{stamp}-{cfg.dataset_label}-{cfg.model_label}-{n}"
                 n += 1
         path.mkdir(parents=True, exist_ok=True)
         probe_writable(path)

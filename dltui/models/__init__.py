@@ -59,8 +59,9 @@ def compatible_models(spec: DatasetSpec) -> list[str]:
 
 
 def build_model(name: str, spec: DatasetSpec, init: str = "default") -> nn.Module:
-    """Build model ``name`` for dataset ``spec`` on the CPU, with the requested init."""
-    model = MODELS[name].builder(spec)
+    """Build model ``name`` (a registry name or the user's ``FILE.py:NAME``) for dataset
+    ``spec`` on the CPU, with the requested init."""
+    model = resolve_model(name).builder(spec)
     if init == "normal":
         normal_init(model)
     return model
@@ -84,13 +85,30 @@ def count_params(model: nn.Module) -> int:
 
 def param_count(name: str, spec: DatasetSpec) -> int:
     """Parameters of model ``name`` built for ``spec`` (a pair that fits)."""
-    return _probe(MODELS[name], spec)[1]
+    return _probe(resolve_model(name), spec)[1]
 
 
 def _registry() -> dict[str, ModelSpec]:
-    from dltui.models import cnn, linear, recurrent
+    from dltui.models import cnn, linear, recurrent, scratch, steps
 
-    return {m.name: m for m in (*linear.SPECS, *cnn.SPECS, *recurrent.SPECS)}
+    specs = (*linear.SPECS, *scratch.SPECS, *cnn.SPECS, *recurrent.SPECS, *steps.SPECS)
+    return {m.name: m for m in specs}
 
 
 MODELS: dict[str, ModelSpec] = _registry()
+
+
+def resolve_model(ref: str) -> ModelSpec:
+    """The ModelSpec a ``--model`` value names: a registry name (any case), or the user's own
+    model as ``FILE.py:NAME`` or ``package.module:NAME`` (see :mod:`dltui.models.custom`;
+    its name is the reference with a file's path made absolute). Raises ConfigError("model", ...)."""
+    text = str(ref).strip()
+    if text.lower() in MODELS:
+        return MODELS[text.lower()]
+    from dltui.models import custom
+
+    if custom.is_reference(text):
+        return custom.custom_spec(text)
+    from dltui.config import choose
+
+    return MODELS[choose("model", text, tuple(MODELS))]

@@ -24,13 +24,14 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Footer, RichLog, Select, Static, TabbedContent, TabPane
 
 from dltui.errors import EXIT_USAGE
 from dltui.tui.charts import Charts
 from dltui.tui.confusion import ConfusionGrid
 from dltui.tui.dashboard import MIN_SIZE, Dashboard, StatsCard
 from dltui.tui.messages import EngineBroken, EngineReady, StartRequested
+from dltui.tui.model_view import ModelView
 from dltui.tui.progress import ProgressLine
 from dltui.tui.runs_view import RunsTable
 from dltui.tui.sampler import Sampler
@@ -45,7 +46,7 @@ from dltui.words import plural
 DRAW_INTERVAL_S = 1.0
 POLL_INTERVAL_S = 0.25  # the attached run's events.jsonl is read this often
 SCAN_INTERVAL_S = 2.0  # the runs table, compared runs and the attached run's liveness
-TABS = ("runs", "setup", "charts", "confusion", "samples", "log", "dashboard")
+TABS = ("runs", "setup", "charts", "confusion", "samples", "log", "dashboard", "summary")
 TAB_ACTIONS = {"clear_old": "charts", "new_sample": "samples", "mistakes": "samples", "all_items": "samples"}
 _catalog: tuple[dict[str, list[tuple[str, int]]], bool] | None = None  # per process: probing models costs ~2 s
 
@@ -140,6 +141,8 @@ class DltuiApp(App[int]):
                 yield RichLog(max_lines=1000, wrap=True, markup=True, min_width=20, id="log-view")
             with TabPane("7 Dashboard", id="dashboard"):  # shown at 120x40 and up
                 yield Dashboard(self.images, id="dashboard-view")
+            with TabPane("8 Model", id="summary"):  # not id "model": the Setup menu has it
+                yield ModelView(id="model-view")
         yield Static("terminal too small (need 80×24)", id="too-small")
         yield Footer(show_command_palette=False)  # ^p still opens it; the 80 columns go to our keys
 
@@ -379,6 +382,7 @@ class DltuiApp(App[int]):
             grid.reset(data.classes, note)
         for sampler in self.query(Sampler):
             sampler.set_data(data)  # also for a run without test items: drops the last run's
+        self.query_one(ModelView).follow_run(cfg.model, cfg.dataset)
         where = "··" if self.masked else shown_path(ev.run_dir)
         self.log_line(f"{cfg.model}: {ev.n_params:,} parameters · {ev.steps_per_epoch} steps/epoch · run dir {where}")
 
@@ -623,7 +627,14 @@ class DltuiApp(App[int]):
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_bindings()
         pane = event.pane.id
-        target = {"runs": RunsTable, "confusion": ConfusionGrid, "samples": Sampler, "log": RichLog}.get(pane or "")
+        focused = {
+            "runs": RunsTable,
+            "confusion": ConfusionGrid,
+            "samples": Sampler,
+            "log": RichLog,
+            "summary": ModelView,
+        }
+        target = focused.get(pane or "")
         if target is not None:
             self.query_one(target).focus()
         if pane == "log":
@@ -632,6 +643,12 @@ class DltuiApp(App[int]):
             self.call_after_refresh(self.query_one("#sampler", Sampler).redraw)  # it may have been drawn while hidden
         if pane in ("charts", "dashboard") and self._dirty & {"loss", "charts"}:
             self._draw_tick()
+
+    @on(Select.Changed, "#form Select")
+    def _setup_choice(self) -> None:
+        """The Model view follows the model and dataset menus of Setup."""
+        raw = self.query_one(SetupForm).raw()
+        self.query_one(ModelView).follow_setup(raw["model"], raw["dataset"])  # type: ignore[arg-type]
 
     def on_confusion_grid_cell_selected(self, message: ConfusionGrid.CellSelected) -> None:
         self.query_one("#sampler", Sampler).filter_cell(message.true, message.pred)

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 from textual.widgets import Static
 
-from dltui.render import caption, features_text, image_size, image_text, tile
+from dltui.render import caption, features_text, image_size, image_text, steps_text, steps_width, tile
 from dltui.words import plural
 
 MAX_ITEMS = 48  # what the engine samples; also bounds the drawing work per refresh
@@ -96,7 +96,7 @@ class Sampler(VerticalScroll):
         n = len(ev.y_true)
         if self.cell is not None:
             t, p = self.cell
-            idx = ((ev.y_true == t) & (ev.y_pred == p)).nonzero().view(-1).tolist()
+            idx = _rows((ev.y_true == t) & (ev.y_pred == p)).nonzero().view(-1).tolist()
             what = f"true {classes[t]}, predicted {classes[p]}: {plural(len(idx), 'item')}"
             return idx, what + " · c: back"
         rest = random.Random(self.draws).sample(range(n), n)
@@ -104,15 +104,20 @@ class Sampler(VerticalScroll):
             # the seeded sample's mistakes first, so the view is stable until a new draw
             first = set(ev.sample) if self.draws == 0 else set()
             order = [*ev.sample, *(i for i in rest if i not in first)] if first else rest
-            wrong = set((ev.y_true != ev.y_pred).nonzero().view(-1).tolist())
+            wrong = set(_rows(ev.y_true != ev.y_pred).nonzero().view(-1).tolist())
             idx = [i for i in order if i in wrong]
             return idx, f"mistakes only: {len(wrong)} of {n}"
+        arrow = "input→predicted" if self.data.task == "per-step" else "true→predicted"
         if self.draws == 0:
-            return list(ev.sample), f"seeded sample of {n} test items · true→predicted"
-        return rest, f"draw {self.draws} of {n} test items · true→predicted"
+            return list(ev.sample), f"seeded sample of {n} test items · {arrow}"
+        return rest, f"draw {self.draws} of {n} test items · {arrow}"
 
     def _cell(self, i: int, width: int) -> Text:
         data, ev = self.data, self.eval
+        if data.task == "per-step":  # 'hello → ohlol ✓': input and target share the alphabet
+            spell = lambda ids: "".join(data.classes[int(c)] for c in ids)  # noqa: E731
+            inp, true, pred = spell(data.x_test[i]), spell(ev.y_true[i]), spell(ev.y_pred[i])
+            return steps_text(inp, true, pred, float(ev.confidence[i].prod()), width)
         true, pred = data.classes[int(ev.y_true[i])], data.classes[int(ev.y_pred[i])]
         cap = caption(true, pred, float(ev.confidence[i]), width)
         kind = data.spec.kind
@@ -128,6 +133,8 @@ class Sampler(VerticalScroll):
 
     def cell_width(self) -> int:
         kind = self.data.spec.kind
+        if self.data.task == "per-step":
+            return steps_width(self.data.spec.input_shape[0])
         if kind == "image":
             return max(image_width(self.data.spec.input_shape), 12)
         return 18 if kind == "sequence" else 24
@@ -190,3 +197,8 @@ class Sampler(VerticalScroll):
 
     def on_resize(self) -> None:
         self.redraw()
+
+
+def _rows(hits: Any) -> Any:
+    """Per item: per-step targets (B, T) count an item when any of its steps matches."""
+    return hits.any(1) if hits.dim() > 1 else hits
