@@ -1,12 +1,13 @@
 """The command line: `dltui` opens the app; `dltui run` trains headless; `eval`,
-`datasets`, `models` and `summary` inspect. Torch is imported only by commands that need it, so
-`dltui --help` answers at once."""
+`datasets`, `models` and `summary` inspect. Torch is imported only by commands that
+need it, so `dltui --help` answers at once."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -103,7 +104,7 @@ OUT = typer.Option(None, "--out", "-o", metavar="DIR", help="run directory [defa
 RUNS_DIR = typer.Option(
     None, "--runs-dir", metavar="DIR", help="where runs are listed from and started in [env DLTUI_RUNS_DIR, else runs/]"
 )
-AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA only)")
+AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA, and CPUs with AMX where it is faster)")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the model (CUDA only)")
 
 
@@ -498,7 +499,8 @@ def inspect(
         spec, data = inspect_data(path, **{k: v for k, v in settings.items() if v is not None})
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
-    print_inspection(spec, data)
+    flags = "".join(f" --{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in settings.items() if v is not None)
+    print_inspection(spec, data, flags)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -427,6 +428,10 @@ def print_evaluation(r: EvalResult, json_out: bool = False) -> None:
         console.print(f"test accuracy {r.acc:.4f}  test loss {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
     else:
         console.print(f"test mse {r.loss:.4g}  ({r.n_test:,} test items)", markup=False)
+    from dltui.data import DATASETS
+
+    if r.config.dataset in DATASETS and DATASETS[r.config.dataset].test_is_train:
+        console.print("test = train: the data is fitted whole, so test scores measure the fit", markup=False)
     for line in fit_lines(r.extras):
         console.print(line, markup=False)
     if r.confusion is not None:
@@ -578,7 +583,7 @@ def print_runs(runs: list[Any], json_out: bool = False) -> None:
     console.print(table)
 
 
-def print_inspection(spec: Any, data: Any, console: Console | None = None) -> None:
+def print_inspection(spec: Any, data: Any, flags: str = "", console: Console | None = None) -> None:
     """`dltui inspect`: what was inferred from a path, as a run will see it."""
     from dltui.models import compatible_models
 
@@ -590,7 +595,6 @@ def print_inspection(spec: Any, data: Any, console: Console | None = None) -> No
         table.add_row(label, text)
     shape = "x".join(map(str, spec.input_shape))
     table.add_row("as dltui sees it", f"{spec.task}, {spec.kind} input {shape}, {len(spec.classes) or '-'} classes")
-    table.add_row("split", f"{spec.train_size:,} train / {spec.test_size:,} test ({spec.description})")
     table.add_row("models that fit", ", ".join(compatible_models(spec)) or "none")
     rec = spec.recommended
     settings = f"{rec.model}, {rec.epochs} epochs, batch {rec.batch_size}, {rec.optimizer} lr {rec.lr:g}"
@@ -598,4 +602,4 @@ def print_inspection(spec: Any, data: Any, console: Console | None = None) -> No
     console.print(table)
     for note in data.extras.get("notes") or []:
         console.print(f"note: {note}")
-    console.print(f"train: dltui run --dataset {spec.path}")
+    console.print(f"train: dltui run --dataset {shlex.quote(spec.path)}{flags}")

@@ -180,6 +180,8 @@ def _training_settings(given: dict[str, Any], spec: Any, epochs: int) -> dict[st
             raise ConfigError("val_fraction", f"{val_fraction:g} is out of range (a fraction in [0, 0.5], such as 0.1)")
         if early_stop and val_fraction == 0:
             raise ConfigError("val_fraction", "0 leaves nothing to stop on; --early-stop needs a validation split")
+    if val_fraction and getattr(spec, "test_is_train", False):
+        raise ConfigError("val_fraction", f"{spec.name} is fitted whole (test = train): there is nothing to hold out")
     if val_fraction and round(spec.train_size * val_fraction) < 1:
         raise ConfigError("val_fraction", f"{val_fraction:g} of {spec.train_size} rows holds out no row")
     has_accuracy = spec.task != "regression"

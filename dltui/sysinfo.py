@@ -66,3 +66,14 @@ class Sampler:
     def sample(self) -> Machine:
         used, total = self._memory()
         return Machine(os.cpu_count() or 1, self._cpu(), used, total, self._gpu())
+
+
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX bf16 tiles (Linux /proc/cpuinfo flags). Only there does bf16
+    autocast beat float32 for the small models here: on an AVX512-BF16 EPYC without AMX it
+    measured 0.70x (mlp) and 0.88x (cnn) of float32's speed."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False

@@ -15,6 +15,7 @@ HEADLESS = [
     "dltui.engine",
     "dltui.data",
     "dltui.models",
+    "dltui.models.summary",
     "dltui.config",
     "dltui.render",
     "dltui.reporting",

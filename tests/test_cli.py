@@ -188,7 +188,7 @@ def test_models_for_dataset():
     result = invoke("models", "--dataset", "digits")
     assert result.exit_code == 0, result.output
     rows = _rows(result.stdout)
-    assert set(rows) == {"softmax", "mlp", "deep-mlp"}
+    assert set(rows) == {"softmax", "mlp", "deep-mlp", "softmax-scratch", "mlp-scratch"}
     for name in ("lenet", "cnn", "inception", "resnet", "rnn", "lstm", "gru", "linreg", "logreg"):
         assert name not in rows
     assert rows["softmax"][2] == "650"  # 64 x 10 + 10

@@ -28,6 +28,10 @@ ALL_NAMES = (
     "xor",
     "breast-cancer",
     "names",
+    "hello",
+    "regression-1d",
+    "toy-linear",
+    "toy-logistic",
 )
 
 
@@ -40,7 +44,7 @@ def load(**kw):
 
 def test_registry_names():
     assert set(DATASETS) == set(ALL_NAMES)
-    assert len(DATASETS) == 10
+    assert len(DATASETS) == 14
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -56,7 +60,7 @@ def test_registry_entry(name):
     else:
         assert len(spec.classes) >= 2 and len(set(spec.classes)) == len(spec.classes)
         assert all(isinstance(c, str) and c for c in spec.classes)
-    assert spec.train_size > spec.test_size > 0
+    assert spec.train_size > spec.test_size > 0 or (spec.test_is_train and spec.train_size == spec.test_size > 0)
     assert spec.source.strip() and spec.description.strip()
     assert spec.needs_data_dir == (name in ("fashion-mnist", "mnist", "kmnist", "cifar10"))
 

@@ -211,19 +211,20 @@ def test_categorical_and_missing_values_imputed_from_training_rows(tmp_path):
 
 def test_id_and_free_text_columns_are_dropped_with_reasons(tmp_path):
     r = np.random.default_rng(4)
-    rows = [["row_id", "code", "comment", "ref", "value", "label"]]
+    rows = [["row_id", "code", "comment", "ref", "value", "visits", "label"]]
     refs = [f"R{k}" for k in range(70)]
     for i in range(100):
         words = " ".join(r.choice(["good", "bad", "fine", "odd", "new"], 3))
         ref = refs[i] if i < 70 else refs[i - 70]
-        rows.append([1000 + i, f"X{i:04d}", f"{words} {i}", ref, f"{r.normal():.3f}", str(i % 2)])
+        # row_id: unique but not 1..n, an id by its name; visits: unique integers, a feature
+        rows.append([1000 + 7 * i, f"X{i:04d}", f"{words} {i}", ref, f"{r.normal():.3f}", 3 * i + 5, str(i % 2)])
     d = open_table(write_rows(tmp_path / "ids.csv", rows))
     cols = d.schema["columns"]
     assert cols["row_id"]["type"] == "id" and "integer" in cols["row_id"]["reason"]
     assert cols["code"]["type"] == "id"
     assert cols["comment"]["type"] == "text" and "free text" in cols["comment"]["reason"]
     assert cols["ref"]["type"] == "text" and "high-cardinality" in cols["ref"]["reason"]
-    assert d.schema["feature_names"] == ["value"] and d.input_shape == (1,)
+    assert d.schema["feature_names"] == ["value", "visits"] and d.input_shape == (2,)
     assert any(n.startswith("dropped columns:") and "row_id" in n and "comment" in n for n in d.notes)
     assert dict(d.report)["dropped"].count(";") == 3
 
@@ -359,6 +360,14 @@ def test_test_file_split_fits_on_train_only(tmp_path):
     with pytest.raises(DataError) as e:
         open_table(tmp_path / "train.csv", test=tmp_path / "bad_test.csv")
     assert "'7'" in one_line_error(e, "bad_test.csv")
+    # a numeric column holding text: a few cells are missing values, most of them an error
+    write_rows(tmp_path / "t2.csv", [["size", "colour", "y"], ["n/a?", "red", "1"], *[["3", "red", "0"]] * 3])
+    d2 = open_table(tmp_path / "train.csv", test=tmp_path / "t2.csv")
+    assert any("t2.csv: size has 1 non-numeric cell (e.g. 'n/a?')" in n for n in d2.notes)
+    write_rows(tmp_path / "t3.csv", [["size", "colour", "y"], ["big", "red", "1"], ["small", "red", "0"]])
+    with pytest.raises(DataError) as e:
+        open_table(tmp_path / "train.csv", test=tmp_path / "t3.csv")
+    assert "holds text" in one_line_error(e, "t3.csv")
 
 
 def test_rows_without_a_target_are_left_out(tmp_path):
@@ -411,6 +420,8 @@ def _bad_files(tmp_path):
         "too_few.csv": (b"a,y\n1,0\n2,1\n", "too few"),
         "utf16.csv": ("a,y\n1,0\n".encode("utf-16"), "UTF-16"),
         "mac.csv": (b"a,y\r" + b"1,0\r2,1\r" * 5, "CR alone"),
+        "open_quote.csv": (b'a,b,y\n1,2,0\n3,"4,1\n' + b"5,6,1\n" * 10, "lines 3-13 (a quote left open?)"),
+        "row_names.csv": (b"a,y\n" + b"".join(f"r{i},{i % 3},{i % 2}\n".encode() for i in range(9)), "row names"),
         "good.csv": (good_rows.encode(), None),
     }
     for name, (content, _) in cases.items():

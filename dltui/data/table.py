@@ -54,7 +54,8 @@ SAMPLE_BYTES = 1 << 16  # what the delimiter and header are guessed from
 CHUNK = 1 << 22  # bytes per step of the full scan: bounded memory for any file size
 TEXT_BLOCK = 1 << 16  # texts encoded per step
 _NA = {"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "<na>"}  # missing cells, for the guesses
-_ID_NAME = re.compile(r"(^|[^a-z])(id|idx|index|key)$|^id[^a-z]", re.IGNORECASE)
+# id, row_id, "user id", PassengerId, userID, index, key
+_ID_NAME = re.compile(r"(?i:(^|[_\s.-])(id|idx|index|key)$)|[a-z0-9](Id|ID)$")
 _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 
 
@@ -153,7 +154,8 @@ def _inspect(path: Path, delimiter: str | None = None, header: bool | None = Non
 
 def _lines(head: bytes, encoding: str, whole: bool) -> list[str]:
     text = head.decode(encoding, errors="replace").lstrip("\ufeff")
-    lines = text.splitlines(keepends=True)
+    parts = text.split("\n")  # not splitlines(): that also splits at U+2028, form feeds and more
+    lines = [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     return lines if whole or len(lines) < 2 else lines[:-1]  # the last line may be cut short
 
 
@@ -313,15 +315,17 @@ def _find_ragged(path: Path, gz: bool, encoding: str, delimiter: str) -> None:
 
     with _open_bytes(path, gz) as raw, io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        expected = None
+        expected, start = None, 1
         try:
             for row in reader:
-                if not row:
-                    continue
-                if expected is None:
+                if row and expected is None:
                     expected = len(row)
-                elif len(row) != expected:
-                    _fail(path, f"ragged rows: line {reader.line_num} has {len(row)} fields, the first line {expected}")
+                elif row and len(row) != expected:
+                    n, end = len(row), reader.line_num
+                    where = f"line {end}" if end == start else f"the row on lines {start}-{end} (a quote left open?)"
+                    hint = " (row names without a header cell?)" if end == 2 and n == expected + 1 else ""
+                    _fail(path, f"ragged rows: {where} has {n} field{'s' * (n != 1)}, the first line {expected}{hint}")
+                start = reader.line_num + 1
         except csv.Error as exc:
             _fail(path, f"cannot be parsed near line {reader.line_num} ({exc})")
 
@@ -511,8 +515,12 @@ def _feature_names(features: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def _encode_vector(df: pd.DataFrame, features: list[dict[str, Any]], width: int) -> tuple[np.ndarray, dict[str, int]]:
-    """float32 (rows, width) features and the missing cells per column."""
+def _encode_vector(
+    path: Path, df: pd.DataFrame, features: list[dict[str, Any]], width: int
+) -> tuple[np.ndarray, dict[str, int], list[str]]:
+    """float32 (rows, width) features, the missing cells per column, and notes. A numeric
+    column that now holds text (another file, a changed one) fails when most of its cells
+    do; a few such cells are read as missing, with a note."""
     import numpy as np
     import pandas as pd
 
@@ -520,12 +528,19 @@ def _encode_vector(df: pd.DataFrame, features: list[dict[str, Any]], width: int)
     out = np.zeros((n, width), np.float32)
     rows = np.arange(n)
     missing: dict[str, int] = {}
+    notes: list[str] = []
     j = 0
     for f in features:
         col = df[f["column"]]
         if f["type"] == "numeric":
             v = _numbers(col)
             miss = v.isna().to_numpy()
+            if not f.get("coerce") and (bad := col.notna().to_numpy() & miss).any():
+                example, k = col[bad].iloc[0], int(bad.sum())
+                if k > 0.5 * col.notna().sum():
+                    _fail(path, f"column '{f['column']}' holds text (e.g. '{example}') where numbers were")
+                cells = f"{k:,} non-numeric cell{'s' * (k != 1)}"
+                notes.append(f"{path.name}: {f['column']} has {cells} (e.g. '{example}'), read as missing")
             out[:, j] = (v.to_numpy(na_value=f["fill"]) - f["mean"]) / f["std"]
             j += 1
         else:
@@ -545,26 +560,31 @@ def _encode_vector(df: pd.DataFrame, features: list[dict[str, Any]], width: int)
             j += 1
         if (k := int(miss.sum())) > 0:
             missing[f["column"]] = k
-    return out, missing
+    return out, missing, notes
 
 
 def _clean_texts(s: pd.Series) -> pd.Series:
-    return _strings(s).str.strip().str.normalize("NFC")
+    """Texts stripped and in NFC (é one character, as typed, not e + accent); each string
+    op is a Python call per cell, so NFC is checked on all the text at once first."""
+    import unicodedata
+
+    t = _strings(s).str.strip()
+    if not unicodedata.is_normalized("NFC", "".join(t.dropna().tolist())):
+        t = t.str.normalize("NFC")
+    return t
 
 
-def _fit_text(s: pd.Series) -> dict[str, Any]:
-    texts = _clean_texts(s)
+def _fit_text(texts: pd.Series) -> dict[str, Any]:
     chars = sorted(set("".join(texts.tolist())) - {UNKNOWN})
     return {"vocab": "".join(chars) + UNKNOWN, "max_len": max(1, min(int(texts.str.len().max()), MAX_TEXT_LEN))}
 
 
-def _encode_text(s: pd.Series, vocab: str, max_len: int) -> tuple[np.ndarray, int]:
+def _encode_text(texts: pd.Series, vocab: str, max_len: int) -> tuple[np.ndarray, int]:
     """int64 (rows, max_len) ids, left-aligned, 0-padded; and how many texts were cut.
     Works through TEXT_BLOCK rows at a time: the code points and lookups of a million
     texts at once would take several times the result's memory."""
     import numpy as np
 
-    texts = _clean_texts(s)
     cut = int((texts.str.len() > max_len).sum())
     known = np.array([ord(c) for c in vocab[:-1]], np.uint32)  # code-point order: ids 1..len(known)
     out = np.zeros((len(texts), max_len), np.int64)
@@ -655,13 +675,15 @@ class _Build:
         return self._read(path, fmt, list(dict.fromkeys(need)), self._str_columns()), fmt
 
     def _keep_rows(self, path: Path, df: pd.DataFrame) -> pd.DataFrame:
-        """Rows without a target (or without text, for a sequence table) are left out."""
+        """Rows without a target (or without text, for a sequence table) are left out; the
+        text column is cleaned here, once."""
         s = self.schema
         t = df[s["target"]["column"]]
         gone = (_numbers(t).isna() if s["target"]["values"] != "text" else t.isna()).to_numpy()
         if s["text"]:
-            texts = _strings(df[s["text"]["column"]])
-            gone = gone | (texts.isna() | (texts.str.strip() == "")).to_numpy()  # to_numpy() may be read-only
+            texts = _clean_texts(df[s["text"]["column"]])
+            df = df.assign(**{s["text"]["column"]: texts})
+            gone = gone | (texts.isna() | (texts == "")).to_numpy()  # to_numpy() may be read-only
         if gone.all():
             _fail(path, f"no row has a value in target column '{s['target']['column']}'")
         if gone.any():
@@ -695,10 +717,7 @@ class _Build:
         if target is not None:
             target_col = _resolve(path, target, columns, "--target")
         else:
-            rest = [c for c in columns if c != text_col]
-            if not rest:
-                _fail(path, "has one column: there is no target to learn (and no feature to learn from)")
-            target_col = rest[-1]
+            target_col = [c for c in columns if c != text_col][-1]
         if target_col == text_col:
             _fail(path, f"--target and --text both name column '{target_col}'")
         if text_col is not None and not (df[text_col].isna().all() or _is_text(df[text_col])):
@@ -764,7 +783,8 @@ class _Build:
         s = self.schema
         target = s["target"]
         y_tr = _labels(self.path, train[target["column"]], target)
-        y_te = _labels(Path(s["split"].get("test", self.path)), test_df[target["column"]], target)
+        test_path = Path(s["split"].get("test", self.path))
+        y_te = _labels(test_path, test_df[target["column"]], target)
         missing: dict[str, int] = {}
         cut = 0
         if s["text"]:
@@ -775,8 +795,10 @@ class _Build:
         else:
             names = _feature_names(s["features"])
             s["feature_names"] = names
-            (x_tr, m1), (x_te, m2) = (_encode_vector(d, s["features"], len(names)) for d in (train, test_df))
+            x_tr, m1, n1 = _encode_vector(self.path, train, s["features"], len(names))
+            x_te, m2, n2 = _encode_vector(test_path, test_df, s["features"], len(names))
             missing = {c: m1.get(c, 0) + m2.get(c, 0) for c in dict.fromkeys([*m1, *m2])}
+            self.notes += n1 + n2
             kind, shape = "vector", (len(names),)
         split = s["split"]
         if split["method"] == "seed":
@@ -838,7 +860,8 @@ def _report(
     rows = f"{s['rows']:,}"
     if dropped_rows:
         rows += " (" + ", ".join(f"{k}: {n:,} without a target or text left out" for k, n in dropped_rows.items()) + ")"
-    report += [("rows", rows), ("columns", str(len(s["columns"])))]
+    used = 1 if s["text"] else len(s["features"])
+    report += [("rows", rows), ("columns", f"{len(s['columns'])}: {used} feeding the model, 1 the target")]
     report += [(f"  {c}", _describe(c, info, s)) for c, info in s["columns"].items()]
     dropped = [f"{c} ({info['reason']})" for c, info in s["columns"].items() if "reason" in info]
     report.append(("dropped", "; ".join(dropped) or "none"))

@@ -34,6 +34,7 @@ from dltui.engine.events import (
 )
 from dltui.engine.task import Task
 from dltui.errors import Diverged, DltuiError, StorageError
+from dltui.sysinfo import cpu_has_amx
 
 if TYPE_CHECKING:
     import torch
@@ -89,6 +90,10 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     import torch
 
     params = list(params)
+    if cfg.optimizer == "scratch-sgd":  # the lessons' own update: a Python loop over the parameters
+        from dltui.models.scratch import ScratchSGD
+
+        return ScratchSGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer in ("sgd", "momentum"):
         cls, kw = torch.optim.SGD, {"momentum": cfg.momentum}
     else:
@@ -151,18 +156,21 @@ def evaluate(
 
 
 def linear_fit(model: nn.Module, data: Data) -> dict[str, Any]:
-    """For the synthetic linear set with linreg: the learned w, b beside the truth."""
-    from torch import nn
+    """For data with a known line (extras true_w/true_b) or a point to predict at (the toys'
+    x = 4) and a one-affine-map model (linreg, logreg, linreg-scratch): learned w, b beside
+    the truth and least squares where the data has them, and the prediction there."""
+    from dltui.data.toys import predict_at
+    from dltui.models.scratch import affine
 
-    if "true_w" not in data.extras or not isinstance(model, nn.Sequential) or len(model) != 1:
+    if not {"true_w", "predict_at"} & data.extras.keys():
         return {}
-    layer = model[0]
-    return {
-        "w": [round(v, 5) for v in layer.weight.detach().cpu().view(-1).tolist()],
-        "b": round(float(layer.bias.detach().cpu()), 5),
-        "true_w": data.extras["true_w"],
-        "true_b": data.extras["true_b"],
-    }
+    wb = affine(getattr(model, "_orig_mod", model))
+    if wb is None:
+        return {}
+    w, b = wb
+    fit = {"w": [round(v, 5) for v in w], "b": round(b, 5)}
+    fit |= {k: data.extras[k] for k in ("true_w", "true_b", "lstsq_w", "lstsq_b") if k in data.extras}
+    return fit | predict_at(data, w, b)
 
 
 class _Stopped(Exception):
@@ -416,7 +424,10 @@ class _Training:
         cuda = device.type == "cuda"
         # record what is applied, not what was asked for
         notes = ["--compile has no effect on the CPU; recorded as off"] if cfg.compile and not cuda else []
-        cfg = self.cfg = replace(cfg, threads=torch.get_num_threads(), compile=cfg.compile and cuda)
+        amp = cfg.amp and (cuda or cpu_has_amx())
+        if cfg.amp and not amp:
+            notes.append("--amp: bf16 is slower than float32 on a CPU without AMX; recorded as off")
+        cfg = self.cfg = replace(cfg, threads=torch.get_num_threads(), amp=amp, compile=cfg.compile and cuda)
         data = self.data = sources.load(cfg)
         notes += list(data.extras.get("notes") or [])
         x_train, y_train = data.x_train, data.y_train
@@ -510,8 +521,6 @@ class _Training:
             s = cfg.label_smoothing
             self.loss = lambda out, y: F.cross_entropy(out, y, label_smoothing=s)  # noqa: E731
         self.amp = cfg.amp
-        if cfg.amp and not cuda:
-            notes.append("--amp on the CPU: bf16 autocast (measured faster for dense models, slower for convolutions)")
         self.emit(
             RunStarted(
                 cfg, data, count_params(model), describe_device(device), str(run_dir), self.start_epoch,

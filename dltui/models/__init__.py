@@ -4,6 +4,7 @@ features, classes), never with hard-coded sizes."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -73,7 +74,8 @@ def normal_init(model: nn.Module) -> None:
 
     with torch.no_grad():
         for pname, p in model.named_parameters():
-            if "bias" in pname:
+            leaf = pname.rsplit(".", 1)[-1]
+            if "bias" in pname or re.fullmatch(r"b\d*", leaf):  # the scratch models' b, b1, b2
                 p.zero_()
             else:
                 p.normal_(0.0, 0.01)

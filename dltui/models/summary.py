@@ -194,14 +194,17 @@ def _position_layers() -> tuple[type, ...]:
 
 def _count_positions(net: nn.Module) -> tuple[dict[int, list[tuple[int, bool]]], list[Any]]:
     """Forward hooks recording, per call of each position layer, (positions, packed)."""
+    import torch
     from torch.nn.utils.rnn import PackedSequence
 
     calls: dict[int, list[tuple[int, bool]]] = {}
 
     def hook(module: nn.Module, args: Any, out: Any) -> None:
-        first = out[0] if isinstance(out, tuple) else out
+        first = out[0] if isinstance(out, tuple) and out else out
         packed = isinstance(first, PackedSequence)
         t = first.data if packed else first
+        if not isinstance(t, torch.Tensor):
+            return  # a subclass returning something else: torchinfo's own count stands
         positions = t.numel() // t.shape[-1] if t.dim() and t.shape[-1] else 1
         calls.setdefault(id(module), []).append((positions, packed))
 

@@ -42,8 +42,8 @@ class ModelView(VerticalScroll):
         self.setup: tuple[str, str] | None = None  # (model, dataset) of Setup's menus
         self.run: tuple[str, str] | None = None  # ... of the attached run
         self.wanted: tuple[str, str] | None = None  # the one to show
-        self.origin = ""  # whose choice it is, for the title: "Setup" or "the attached run"
-        self.shown: tuple[str, str] | None = None  # what the view holds now
+        self.origin = ""  # whose choice it is, for the title: "Setup's choice" or "the attached run"
+        self.pending: tuple[str, str] | None = None  # being summarised by the worker
         self.cache: dict[tuple[str, str], ModelView.Summarized] = {}
 
     def compose(self):
@@ -74,12 +74,11 @@ class ModelView(VerticalScroll):
 
     def _update(self) -> None:
         if self.wanted is None:
-            self.shown = None
             self._body(Text(WAITING, style="dim"))
         elif self.wanted in self.cache:
             self._present(self.cache[self.wanted])
-        elif self.wanted != self.shown:
-            self.shown = None
+        elif self.wanted != self.pending:
+            self.pending = self.wanted  # a newer choice cancels an older one's worker (exclusive)
             model, dataset = self.wanted
             self._body(Text(f"summarising {model} on {dataset}…", style="dim"))
             self._summarize(self.wanted)
@@ -100,6 +99,8 @@ class ModelView(VerticalScroll):
     def _summarized(self, message: Summarized) -> None:
         message.stop()
         self.cache[message.key] = message
+        if message.key == self.pending:
+            self.pending = None
         if message.key == self.wanted:
             self._present(message)
 
@@ -109,13 +110,12 @@ class ModelView(VerticalScroll):
         if event.worker.group == "summary" and event.state == WorkerState.ERROR:
             event.stop()
             error = event.worker.error
-            self.shown = None
+            self.pending = None
             self._body(Text(f"cannot summarise: {type(error).__name__}: {error}", style="red"))
 
     def _present(self, result: Summarized) -> None:
         from dltui.models.summary import summary_table, summary_title, summary_totals
 
-        self.shown = result.key
         if result.summary is None:
             self._body(Text(result.error, style="red"))
             return

@@ -91,3 +91,9 @@ async def test_model_view_shows_the_attached_runs_model(tmp_path):
         await pilot.press("8")
         await wait_for(pilot, lambda: "176,872" in view_text(app), timeout=30)  # deep-mlp for 3 features, 8 classes
         assert "deep-mlp on xor" in view_text(app) and "the attached run" in view_text(app)
+        await pilot.press("2")
+        app.query_one("#model", Select).value = "softmax"  # the latest choice wins
+        await pilot.pause()
+        await pilot.press("8")
+        await wait_for(pilot, lambda: "softmax on digits" in view_text(app), timeout=30)
+        assert "params   650 (all trainable)" in view_text(app)  # 64 * 10 + 10
