@@ -493,10 +493,12 @@ def inspect(
     why, the target and its classes, split sizes, input shape and the models that fit."""
     from dltui.data.sources import inspect as inspect_data
     from dltui.reporting import print_inspection
+    from dltui.resolve import make_config
 
     settings = {"target": target, "text": text, "task": task, "image_size": image_size, "test": test, "seed": seed}
     try:
-        spec, data = inspect_data(path, **{k: v for k, v in settings.items() if v is not None})
+        cfg = make_config(dataset=path, **{k: v for k, v in settings.items() if v is not None})
+        spec, data = inspect_data(cfg)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
     flags = "".join(f" --{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in settings.items() if v is not None)

@@ -205,14 +205,3 @@ def check_batch_size(batch_size: int, train_size: int, dataset: str) -> None:
             f"the size of {dataset}'s training split)",
         )
 
-
-def make_config(**raw: Any) -> TrainConfig:  # TEMPORARY shim while helpers work; removed before commit
-    from dltui.resolve import make_config as real
-
-    return real(**raw)
-
-
-def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:  # TEMPORARY shim
-    from dltui.resolve import with_overrides as real
-
-    return real(cfg, **changes)

@@ -11,11 +11,11 @@ import torch
 from helpers import of_type, run_events, write_cifar_like, write_mnist_like
 
 from dltui import data as datasets
-from dltui.config import make_config
 from dltui.data import DATASETS, TASKS, names
 from dltui.data.tabular import DATA_SEED, gaussian_clusters
 from dltui.engine import EpochEnded, EvaluationReady, RunFinished, RunStarted
 from dltui.errors import DataError
+from dltui.resolve import make_config
 
 ALL_NAMES = (
     "digits",
@@ -342,7 +342,7 @@ def test_reading_images_needs_neither_torchvision_nor_sklearn_nor_sympy(tmp_path
     code = (
         "import sys\n"
         "from dltui import data\n"
-        "from dltui.config import make_config\n"
+        "from dltui.resolve import make_config\n"
         f"data.load(make_config(dataset='mnist', model='cnn', data_dir={str(tmp_path / 'tv')!r}))\n"
         "data.load(make_config(dataset='digits', model='mlp'))\n"
         "print('LOADED', sorted(m for m in ('torchvision', 'sklearn', 'sympy') if m in sys.modules))\n"

@@ -474,8 +474,8 @@ def test_unusable_paths_are_one_line(args, message):
 
 def test_app_form_refuses_an_unknown_user_in_its_fields():
     """The app validates its form through make_config: a ConfigError, not a crash."""
-    from dltui.config import make_config
     from dltui.errors import ConfigError
+    from dltui.resolve import make_config
 
     with pytest.raises(ConfigError, match="no such user"):
         make_config(out="~nosuchuser/r")

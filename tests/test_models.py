@@ -10,11 +10,11 @@ import torch
 from helpers import run_events, write_mnist_like
 from torch import nn
 
-from dltui.config import make_config
 from dltui.data import DATASETS
 from dltui.engine import RunFinished
 from dltui.errors import ConfigError
 from dltui.models import MODELS, build_model, compatible_models, count_params, param_count
+from dltui.resolve import make_config
 
 PAIRS = [(d, m) for d, spec in DATASETS.items() for m in compatible_models(spec)]
 MISFITS = [(d, m) for d, spec in DATASETS.items() for m in MODELS if m not in compatible_models(spec)]

@@ -14,10 +14,10 @@ import pytest
 import torch
 from helpers import write_mnist_like
 
-from dltui.config import make_config
 from dltui.engine import EpochEnded, RunFailed, RunFinished, loop, train
 from dltui.engine.checkpoint import load_checkpoint
 from dltui.engine.task import Task
+from dltui.resolve import make_config
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 METRICS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")

@@ -156,9 +156,9 @@ def test_a_failed_write_is_reported_even_when_the_run_stops(tmp_path, monkeypatc
     """Stop requested after a write failed: the run fails on the write, not 'stopped'."""
     from helpers import run_events
 
-    from dltui.config import make_config
     from dltui.engine import RunFailed
     from dltui.engine import checkpoint as rd
+    from dltui.resolve import make_config
 
     real, failed = rd.save_checkpoint, []
 
@@ -284,8 +284,8 @@ def test_resume_refuses_changed_settings_and_finished_runs(finished_run):
 
 
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
-    from dltui.config import make_config
     from dltui.engine import EpochEnded, RunStopped, train
+    from dltui.resolve import make_config
 
     settings = dict(dataset="digits", model="mlp", epochs=4, batch_size=32, lr=1e-3, optimizer="adam")
     whole = tmp_path / "whole"

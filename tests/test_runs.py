@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from dltui.cli import app
-from dltui.config import make_config
 from dltui.engine import EpochEnded, EvaluationReady, RunFinished, RunStarted
+from dltui.resolve import make_config
 from dltui.runs import RunWatcher, engine_event, read_run, scan
 
 runner = CliRunner()

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dltui.config import make_config
 from dltui.data import DATASETS, TASKS, load
 from dltui.data.toys import ALPHABET, WORDS, hello_target, predict_at, to_ids, to_text
 from dltui.engine import EpochEnded, EvaluationReady
@@ -32,6 +31,7 @@ from dltui.models.scratch import (
     softmax,
 )
 from dltui.models.steps import CellRNN, OneHotRNN
+from dltui.resolve import make_config
 from tests.helpers import of_type, run_events
 
 PER_STEP_MODELS = ["rnn-cell", "rnn-onehot", "rnn-emb"]

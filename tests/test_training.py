@@ -11,8 +11,7 @@ import pytest
 import torch
 from helpers import cli, one_line_error, write_mnist_like
 
-from dltui.engine import EpochEnded, RunFinished, RunNoted, RunStopped, train
-from dltui.engine import callbacks
+from dltui.engine import EpochEnded, RunFinished, RunNoted, RunStopped, callbacks, train
 from dltui.engine.checkpoint import load_checkpoint
 from dltui.engine.loop import validation_split
 from dltui.errors import ConfigError

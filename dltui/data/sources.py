@@ -162,13 +162,10 @@ def _as_catalogue(path: Path, data: OwnData) -> tuple[DatasetSpec, Data]:
     return spec, holder["data"]
 
 
-def inspect(ref: str, **settings: Any) -> tuple[DatasetSpec, Data]:
-    """What ``dltui inspect`` shows: the spec and data of ``ref`` as a run would see them."""
-    from dltui.resolve import make_config
-
-    cfg = make_config(dataset=ref, **settings)
+def inspect(cfg: TrainConfig) -> tuple[DatasetSpec, Data]:
+    """What ``dltui inspect`` shows: the spec and data of a config's path, as a run sees them."""
     if cfg.data_schema is None:
-        raise ConfigError("dataset", f"'{ref}' is a built-in dataset (see `dltui datasets {ref}`)")
+        raise ConfigError("dataset", f"'{cfg.dataset}' is a built-in dataset (see `dltui datasets {cfg.dataset}`)")
     return _read(Path(cfg.dataset), seed=cfg.seed, schema=cfg.data_schema, **{k: getattr(cfg, k) for k in OWN_ONLY})
 
 

@@ -55,8 +55,13 @@ def run_args(cfg: Any) -> list[str]:
     """`dltui run` flags that reproduce ``cfg`` exactly (every field resolved)."""
     args = []
     for key, value in cfg.to_dict().items():
-        if value is None or value is False or key in ("threads", "out"):
-            continue  # threads: the run's own default, every core (the UI is another process); out: the caller's
+        if key == "augment" and value is False:
+            args.append("--no-augment")  # off where the dataset's default is on
+            continue
+        if value is None or value is False or key in ("threads", "out", "data_schema"):
+            # threads: the run's own default, every core (the UI is another process); out: the
+            # caller's; data_schema: the run infers it again from the path and the settings
+            continue
         flag = "--" + key.replace("_", "-")
         args += [flag] if value is True else [flag, str(value)]
     return args
@@ -223,15 +228,17 @@ class DltuiApp(App[int]):
             )
             return
         out = Path(cfg.out) if cfg.out else self._new_run_dir(cfg)
-        what = f"{cfg.dataset} · {cfg.model} · {plural(cfg.epochs, 'epoch')} · lr {cfg.lr:g} · {cfg.optimizer}"
+        what = f"{cfg.dataset_label} · {cfg.model_label} · {plural(cfg.epochs, 'epoch')}"
+        what += f" · lr {cfg.lr:g} · {cfg.optimizer}"
         self.log_line(f"starting {what}")
         self._launch(["run", *run_args(cfg), "--out", str(out)], out)
 
     def _new_run_dir(self, cfg: Any) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path, n = self.runs_dir / f"{stamp}-{cfg.dataset}-{cfg.model}", 2
+        name = f"{stamp}-{cfg.dataset_label}-{cfg.model_label}"  # labels: a path or FILE.py:NAME is no name
+        path, n = self.runs_dir / name, 2
         while path.exists():
-            path, n = self.runs_dir / f"{stamp}-{cfg.dataset}-{cfg.model}-{n}", n + 1
+            path, n = self.runs_dir / f"{name}-{n}", n + 1
         return path
 
     def _launch(self, args: list[str], out: Path) -> None:

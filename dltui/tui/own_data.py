@@ -204,7 +204,9 @@ def summary_table(spec: Any, data: Any, models: list[str]) -> Table:
     table.add_row("split", f"{spec.train_size:,} train / {spec.test_size:,} test ({spec.description})")
     table.add_row("models that fit", ", ".join(models) or "none")
     rec = spec.recommended
-    table.add_row("recommended", f"{rec.model}, {rec.epochs} epochs, batch {rec.batch_size}, {rec.optimizer} lr {rec.lr:g}")
+    table.add_row(
+        "recommended", f"{rec.model}, {rec.epochs} epochs, batch {rec.batch_size}, {rec.optimizer} lr {rec.lr:g}"
+    )
     for note in data.extras.get("notes") or []:
         table.add_row(Text("note", style="yellow"), Text(note))
     return table

@@ -126,7 +126,10 @@ class Sampler(VerticalScroll):
         elif kind == "sequence":
             from dltui.data.names import decode
 
-            body = Text(decode(data.x_test[i].tolist())[:width], style="bold")
+            vocab = data.extras.get("vocab")  # your own text column: id i + 1 is vocab[i]
+            ids = data.x_test[i].tolist()
+            text = "".join(vocab[c - 1] for c in ids if 0 < c <= len(vocab)) if vocab else decode(ids)
+            body = Text(text[:width], style="bold")
         else:
             body = features_text(data.x_test[i].tolist(), width, 1)
         return body + Text("\n") + cap

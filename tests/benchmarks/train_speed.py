@@ -49,11 +49,11 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from dltui.config import make_config  # noqa: E402
 from dltui.data import DATASETS  # noqa: E402
 from dltui.engine import EpochEnded, RunFinished, train  # noqa: E402
 from dltui.engine.loop import default_threads, grad_clearer, make_optimizer  # noqa: E402
 from dltui.models import build_model  # noqa: E402
+from dltui.resolve import make_config  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 MEAN, STD = (0.1307,), (0.3081,)

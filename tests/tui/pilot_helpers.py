@@ -64,8 +64,8 @@ async def wait_epochs(pilot, n: int, timeout: float = 90.0) -> None:
 def finished_run(out: Path, **settings: Any) -> Path:
     """A run trained to the end in this process, on one thread (seeded: the same numbers
     on every machine). ``settings`` are make_config's (epochs=3 unless given)."""
-    from dltui.config import make_config
     from dltui.engine import RunFinished, train
+    from dltui.resolve import make_config
 
     settings.setdefault("epochs", 3)
     result = train(make_config(out=str(out), **settings), threads=1)

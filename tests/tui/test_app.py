@@ -297,8 +297,8 @@ async def test_quit_mid_run_can_stop_the_run_first():
 
 
 async def test_runs_tab_lists_the_runs_with_their_status():
-    from dltui.config import make_config
     from dltui.engine import RunFailed, RunStopped, train
+    from dltui.resolve import make_config
 
     finished_run(Path("runs/a"), epochs=1)
     stopped = train(make_config(epochs=2, out="runs/b"), should_stop=lambda: True, threads=1)

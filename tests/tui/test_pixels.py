@@ -126,9 +126,9 @@ class SamplerHost(App):
         yield Sampler(self.images, id="sampler")
 
     def on_mount(self) -> None:
-        from dltui.config import make_config
         from dltui.data import load
         from dltui.engine import EvaluationReady
+        from dltui.resolve import make_config
 
         data = load(make_config(dataset="digits"))
         y_true = data.y_test.clone()
