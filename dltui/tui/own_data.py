@@ -183,8 +183,9 @@ def inspect_summary(ref: str, settings: dict[str, Any]) -> tuple[Any, Table, lis
     if key not in _summaries:
         from dltui.data import sources
         from dltui.models import compatible_models, param_count
+        from dltui.resolve import make_config
 
-        spec, data = sources.inspect(ref, **settings)
+        spec, data = sources.inspect(make_config(dataset=ref, **settings))
         models = [(m, param_count(m, spec)) for m in compatible_models(spec)]
         if len(_summaries) >= MAX_SUMMARIES:
             _summaries.pop(next(iter(_summaries)))
@@ -201,7 +202,6 @@ def summary_table(spec: Any, data: Any, models: list[str]) -> Table:
         table.add_row(label, Text(text))
     shape = "x".join(map(str, spec.input_shape))
     table.add_row("as dltui sees it", f"{spec.task}, {spec.kind} input {shape}, {len(spec.classes) or '-'} classes")
-    table.add_row("split", f"{spec.train_size:,} train / {spec.test_size:,} test ({spec.description})")
     table.add_row("models that fit", ", ".join(models) or "none")
     rec = spec.recommended
     table.add_row(

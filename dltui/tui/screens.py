@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("1 … 7", "Runs · Setup · Charts · Confusion · Samples · Log · Dashboard (120×40 and up)"),
+    ("1 … 8", "Runs · Setup · Charts · Confusion · Samples · Log · Dashboard (120×40 and up) · Model"),
     ("enter", "runs: attach to the run (live, or its final state)"),
     ("space, c", "runs: mark runs, compare the marked ones in Charts"),
     ("r", "runs: continue a stopped or crashed run · setup: start a run"),
