@@ -218,7 +218,8 @@ class _Interrupts:
             os._exit(EXIT_INTERRUPTED)
         self.requested = True
         name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
-        say(f"\ndltui: {name}: stopping after this batch (press Ctrl+C again to abort)")
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one rank speaks for all
+            say(f"\ndltui: {name}: stopping after this batch (press Ctrl+C again to abort)")
 
     def __call__(self) -> bool:
         return self.requested
@@ -289,9 +290,15 @@ def run(
     on_diverge: str | None = typer.Option(
         None, "--on-diverge", metavar="WHAT", help="stop | rollback (last good epoch, lr halved, up to 3 times)"
     ),
+    nproc: str | None = typer.Option(
+        None, "--nproc", metavar="N", help="data-parallel on N processes of this machine (starts torchrun)"
+    ),
 ) -> None:
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
     from dltui.resolve import make_config
+
+    if nproc is not None:
+        raise typer.Exit(_torchrun(nproc))
 
     given = {**(ctx.obj or {}), **_config_flags(locals()), **_run_flags(locals())}
     threshold = _threshold(min_test_acc)
@@ -309,16 +316,75 @@ def run(
     from dltui.reporting import Reporter
 
     reporter = Reporter(json_out=json_out)
+    code = 0
     with _Interrupts() as interrupted, reporter:
         result = train(cfg, reporter, interrupted, run_dir=run_dir, checkpoint=checkpoint)
         final = result.summary.final if isinstance(result, RunFinished) else None
         if threshold is not None and final is not None and (final.test_acc or 0.0) < threshold:
             reporter.note(f"dltui: test accuracy {final.test_acc:.4f} is below --min-test-acc {threshold:g}")
-            raise typer.Exit(EXIT_BELOW_BAR)
+            code = EXIT_BELOW_BAR
     if isinstance(result, RunFailed):
-        raise typer.Exit(result.exit_code)
+        code = result.exit_code
     if isinstance(result, RunStopped):
-        raise typer.Exit(EXIT_INTERRUPTED)
+        code = EXIT_INTERRUPTED
+    _report_exit(code)
+    raise typer.Exit(code)
+
+
+def _report_exit(code: int) -> None:
+    """Under `dltui run --nproc`, rank 0 leaves its exit code for the wrapper: torchrun's
+    own is 1 for any ending but success."""
+    where = os.environ.get("DLTUI_EXIT_FILE")
+    if where and os.environ.get("RANK", "0") == "0":
+        with contextlib.suppress(OSError):
+            Path(where).write_text(str(code))
+
+
+def _torchrun(raw: str) -> int:
+    """`dltui run --nproc N ...`: the same command under the real torchrun, N processes on
+    this machine; the exit code is rank 0's (0, 3, 130, ...), not torchrun's."""
+    import subprocess
+    import tempfile
+
+    try:
+        n = int(raw)
+    except ValueError:
+        fail(f"--nproc: {raw!r} is not a whole number")
+    if not 1 <= n <= 256:
+        fail(f"--nproc: {n} is out of range (1 to 256 processes)")
+    if os.environ.get("WORLD_SIZE"):
+        fail("--nproc: already running under torchrun (WORLD_SIZE is set); leave --nproc out")
+    args, skip = [], False
+    for a in sys.argv[1:]:  # the command as given, less --nproc
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    with tempfile.TemporaryDirectory(prefix="dltui-nproc-") as tmp:
+        exit_file = Path(tmp) / "exit"
+        env = {**os.environ, "DLTUI_EXIT_FILE": str(exit_file)}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}",
+               "-m", "dltui", *args]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env)
+        forward = lambda signum, frame: proc.send_signal(signum)  # noqa: E731
+        old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+        try:
+            while True:
+                try:
+                    code = proc.wait()
+                    break
+                except KeyboardInterrupt:  # the terminal's Ctrl+C reached torchrun and every rank too
+                    continue
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        try:
+            return int(exit_file.read_text())
+        except (OSError, ValueError):
+            say(f"dltui: error: torchrun ended with exit code {code} before rank 0 finished; see its lines above")
+            return code or 1
 
 
 RUN_FLAGS = (

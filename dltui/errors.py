@@ -3,8 +3,8 @@
 Exit codes, one per meaning (the README's table is this list):
 0 finished · 1 internal error (a bug) · 2 bad input (flag, data, checkpoint) · 3 diverged ·
 4 finished below ``--min-test-acc`` · 5 the run directory cannot be written (disk full,
-read-only, removed) · 6 the run directory is held by another live run · 130 stopped by
-Ctrl+C, SIGTERM or SIGHUP.
+read-only, removed) · 6 the run directory is held by another live run · 7 a data-parallel
+run lost a rank (it died or stopped answering) · 130 stopped by Ctrl+C, SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ EXIT_DIVERGED = 3
 EXIT_BELOW_BAR = 4
 EXIT_STORAGE = 5
 EXIT_LOCKED = 6
+EXIT_RANK_LOST = 7
 EXIT_INTERRUPTED = 130
 
 

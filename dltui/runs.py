@@ -394,6 +394,8 @@ def engine_event(watcher: RunWatcher, e: dict[str, Any], last: Any = None) -> An
             )  # fmt: skip
         if kind == "progress":
             return ev.BatchProgressed(**fields_of(ev.BatchProgressed))
+        if kind == "note":
+            return ev.RunNoted(int(e.get("epoch") or 0), str(e.get("text", "")))
         if kind == "epoch":
             return ev.EpochEnded(**{"epochs": 0, "extras": {}, **fields_of(ev.EpochEnded)})
         if kind == "evaluation":
@@ -437,5 +439,6 @@ def read_curves(path: Path, name: str, up_to: int | None = None) -> Any:
         if train_loss is None or test_loss is None or (up_to is not None and int(r["epoch"]) > up_to):
             continue
         curves.add_epoch(int(r["epoch"]), train_loss, test_loss, _float(r.get("train_acc")), _float(r.get("test_acc")))
+        curves.add_extra(int(r["epoch"]), _float(r.get("lr")), _float(r.get("val_loss")), _float(r.get("val_acc")))
     curves.regression = not curves.test_acc
     return curves

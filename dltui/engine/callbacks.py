@@ -203,7 +203,6 @@ class Control:
             self.offset = self.path.stat().st_size  # requests before this process started are not ours
         except OSError:
             self.offset = 0
-        self.stop_after_epoch = False
 
     def poll(self) -> tuple[list[Request], list[str]]:
         """New requests and notes about lines that could not be read."""

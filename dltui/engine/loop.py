@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from dltui.engine import callbacks, rundir
 from dltui.engine import checkpoint as ckpt_io
+from dltui.engine.distributed import SYNC_EVERY, Distributed, RankLost
 from dltui.engine.events import (
     BatchProgressed,
     Callback,
@@ -33,7 +34,7 @@ from dltui.engine.events import (
     RunSummary,
 )
 from dltui.engine.task import Task
-from dltui.errors import Diverged, DltuiError, StorageError
+from dltui.errors import ConfigError, Diverged, DltuiError, StorageError
 from dltui.sysinfo import cpu_has_amx
 
 if TYPE_CHECKING:
@@ -248,6 +249,8 @@ def train(
     finally:
         if run.lock is not None:
             run.lock.release()
+        if run.dist is not None:
+            run.dist.close()
 
 
 def summary_file(status: str, s: RunSummary, cfg: TrainConfig, error: str | None = None) -> dict[str, Any]:
@@ -338,6 +341,18 @@ def validation_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, 
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def _agreed(dist: Distributed, stop: Callable[[], bool]) -> Callable[[], bool]:
+    """``stop`` as every rank's shared answer, asked every SYNC_EVERY steps (the ranks
+    take the same steps, so they ask together): a rank that stopped alone would leave the
+    others waiting in the next gradient all-reduce."""
+    steps = iter(range(1, 1 << 62))
+
+    def agreed() -> bool:
+        return next(steps) % SYNC_EVERY == 0 and dist.any(stop())[0]
+
+    return agreed
+
+
 class _Training:
     """One run, as named steps: ``prepare`` (data, model, run directory), then per epoch
     ``train_epoch`` (the hot loop), ``evaluate_epoch`` (validation and test) and
@@ -366,6 +381,9 @@ class _Training:
         self.early: callbacks.EarlyStopping | None = None
         self.rollback = callbacks.Rollback(cfg.on_diverge == "rollback")
         self.stop_reason: str | None = None
+        self.stop_after_epoch = False
+        self.dist: Distributed | None = None
+        self.writes = True
 
     # --- the summary every ending reports ---
 
@@ -415,12 +433,14 @@ class _Training:
         from dltui.models.heads import apply_dropout
 
         cfg = self.cfg
-        if self.resumed:  # before anything else: a directory another process writes is refused at once
+        dist = self.dist = Distributed.start(cfg.device)  # None for a single process
+        self.writes = dist is None or dist.writes
+        if self.resumed and self.writes:  # before anything else: a directory another process writes is refused
             self.lock = rundir.lock_run_dir(Path(self.resumed))
         n_threads = threads or cfg.threads
         if n_threads:
             torch.set_num_threads(n_threads)
-        device = self.device = resolve_device(cfg.device)
+        device = self.device = dist.device if dist else resolve_device(cfg.device)
         cuda = device.type == "cuda"
         # record what is applied, not what was asked for
         notes = ["--compile has no effect on the CPU; recorded as off"] if cfg.compile and not cuda else []
@@ -443,6 +463,17 @@ class _Training:
                 f"(--val-fraction {cfg.val_fraction:g}{why}); best.pt is chosen by {cfg.monitor}, never by test",
             )
         check_batch_size(cfg.batch_size, len(x_train), data.spec.name)
+        bs, n = cfg.batch_size, len(x_train)
+        if dist is not None:  # --batch-size is the global batch: each rank takes its share
+            if bs % dist.world:
+                raise ConfigError(
+                    "batch_size", f"{bs} does not split over {dist.world} ranks (use a multiple of {dist.world})"
+                )
+            bs, n = bs // dist.world, (n - n % dist.world) // dist.world
+            notes.append(
+                f"data-parallel: {dist.world} ranks x batch {bs} = global batch {cfg.batch_size} "
+                f"({'nccl' if cuda else 'gloo'}); rank 0 writes the run directory"
+            )
         self.task = Task(data.task)
 
         torch.manual_seed(cfg.seed)
@@ -470,9 +501,13 @@ class _Training:
             if rng is not None and not cuda:
                 self.gen.set_state(rng)
         self.raw_model = model
+        if dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            model = DistributedDataParallel(model, device_ids=[device] if cuda else None)
         self.model = torch.compile(model) if cfg.compile else model
 
-        n, bs = len(x_train), cfg.batch_size
+        self.bs = bs
         self.steps = math.ceil(n / bs)
         self.schedule = callbacks.LrSchedule(cfg, self.optimizer, self.steps, self.start_epoch)
         if self.x_val is not None:
@@ -481,23 +516,28 @@ class _Training:
             if cfg.early_stop:
                 self.early = callbacks.EarlyStopping(monitor, cfg.early_stop, self.history)
 
-        if self.resumed:
-            run_dir = Path(self.resumed)
-        else:
-            run_dir, self.lock = rundir.open_run_dir(cfg)
-        self.run_dir = run_dir
         self.sample = torch.randperm(len(data.x_test), generator=torch.Generator().manual_seed(cfg.seed))[
             :SAMPLE_SIZE
         ].tolist()
-        with _storage(run_dir, "write the run's first files"):
-            self.writing = True
-            rundir.write_config(run_dir, cfg)
-            self.metrics = rundir.MetricsFile(run_dir, self.history)
-            rundir.write_json(run_dir / "summary.json", summary_file("running", self.summary(), cfg))
-            rundir.write_testset(run_dir, data.x_test, data.y_test, self.sample)
-            self.log = rundir.EventLog(run_dir)
-        self.emit = _logged(self.emit, self.log)
-        self.control = callbacks.Control(run_dir)
+        if self.writes:
+            if self.resumed:
+                run_dir = Path(self.resumed)
+            else:
+                run_dir, self.lock = rundir.open_run_dir(cfg)
+            self.run_dir = run_dir
+            with _storage(run_dir, "write the run's first files"):
+                self.writing = True
+                rundir.write_config(run_dir, cfg)
+                self.metrics = rundir.MetricsFile(run_dir, self.history)
+                rundir.write_json(run_dir / "summary.json", summary_file("running", self.summary(), cfg))
+                rundir.write_testset(run_dir, data.x_test, data.y_test, self.sample)
+                self.log = rundir.EventLog(run_dir)
+            self.emit = _logged(self.emit, self.log)
+            self.control = callbacks.Control(run_dir)
+        else:  # other ranks train and agree; rank 0 alone writes and reports
+            run_dir = Path(self.resumed or ".")
+            self.emit = lambda event: None
+            self.control = None
 
         self.x_train, self.y_train = x_train.to(device), y_train.to(device)
         self.x_test, self.y_test = data.x_test.to(device), data.y_test.to(device)
@@ -555,6 +595,10 @@ class _Training:
                         raise
                     self._roll_back(exc)
                     continue
+                except RuntimeError as exc:  # DDP's gradient all-reduce found a peer gone
+                    if self.dist is None:
+                        raise
+                    raise RankLost.of(self.dist, exc) from None
                 val, test = self.evaluate_epoch()
                 if self.end_epoch(epoch, train_loss, train_acc, train_s, val, test):
                     break
@@ -582,12 +626,15 @@ class _Training:
         import torch
 
         cfg, model, optimizer, task, gather = self.cfg, self.model, self.optimizer, self.task, self.gather
-        loss_fn, clear_grads, stop, bs, device = self.loss, self.clear_grads, self.stop, cfg.batch_size, self.device
-        amp, clip, step_lr, steps = self.amp, cfg.clip_grad, self.schedule.step, self.steps
+        loss_fn, clear_grads, stop, bs, device = self.loss, self.clear_grads, self.stop, self.bs, self.device
+        amp, clip, step_lr, steps, dist = self.amp, cfg.clip_grad, self.schedule.step, self.steps, self.dist
         params = [p for g in optimizer.param_groups for p in g["params"]] if clip else None
-        n = len(self.y_train)
         t0 = self.t_epoch = time.perf_counter()
-        perm = torch.randperm(n, generator=self.gen, device=device)
+        perm = torch.randperm(len(self.y_train), generator=self.gen, device=device)
+        if dist is not None:  # every rank draws the same permutation and takes its shard
+            perm = dist.shard(perm)
+            stop = _agreed(dist, stop)
+        n = len(perm)
         y_perm = self.y_train.index_select(0, perm)
         losses: list[torch.Tensor] = []
         outputs: list[torch.Tensor] = []  # detached logits: argmax once per epoch, not per step
@@ -618,7 +665,7 @@ class _Training:
                 self.writer.check()
                 window = torch.stack(losses[last_step:])
                 mean = float(window.double().mean())
-                if not math.isfinite(mean):
+                if not math.isfinite(mean) and dist is None:  # ranks agree on divergence at epoch end
                     _diverged(epoch, window, last_step)
                 now = time.perf_counter()
                 self.done_steps += i + 1 - last_step
@@ -626,28 +673,56 @@ class _Training:
                 per_step = (self.train_s + now - t0) / max(self.done_steps, 1)
                 eta = per_step * (self.total_steps - self.done_steps)
                 self.emit(BatchProgressed(epoch, cfg.epochs, i + 1, steps, mean, rate, eta))
-                self._obey(epoch, i + 1)
+                if dist is None:  # under torchrun, requests are shared once an epoch
+                    self._obey(epoch, i + 1)
                 last_step, last_t = i + 1, now
                 next_event = time.monotonic() + PROGRESS_INTERVAL_S
         self.done_steps += steps - last_step
         loss_vec = torch.stack(losses)
-        train_loss = float((loss_vec.double() * self.sizes).sum()) / n
+        sums = torch.stack([(loss_vec.double() * self.sizes).sum(), loss_vec.new_zeros((), dtype=torch.float64)])
+        if task.has_accuracy:
+            sums[1] = (task.predict(torch.cat(outputs)) == y_perm).sum()
+        if dist is not None:  # the epoch's metrics over every rank's rows
+            dist.sum_(sums)
+            n *= dist.world
+        loss_sum, correct = sums.tolist()
+        train_loss = loss_sum / n
         if not math.isfinite(train_loss):
             _diverged(epoch, loss_vec, 0)
-        train_acc = None
-        if task.has_accuracy:
-            train_acc = float((task.predict(torch.cat(outputs)) == y_perm).sum()) / y_perm.numel()
+        train_acc = correct / (n * y_perm[0].numel()) if task.has_accuracy else None
         train_s = time.perf_counter() - t0
         self.samples += n
         self.train_s += train_s
         return train_loss, train_acc, train_s
 
     def evaluate_epoch(self) -> tuple[Evaluation | None, Evaluation]:
-        args = (self.model, self.data)
         val = None
         if self.x_val is not None:
-            val = evaluate(*args, self.x_val, self.y_val, self.task, self.transform, self.amp)
-        return val, evaluate(*args, self.x_test, self.y_test, self.task, self.transform, self.amp)
+            val = self._evaluate(self.x_val, self.y_val)
+        return val, self._evaluate(self.x_test, self.y_test)
+
+    def _evaluate(self, x: torch.Tensor, y: torch.Tensor) -> Evaluation:
+        dist = self.dist
+        if dist is None:
+            return evaluate(self.model, self.data, x, y, self.task, self.transform, self.amp)
+        # each rank scores rows r, r + world, ...; loss sums and confusion counts are reduced,
+        # predictions gathered, so every rank holds the same evaluation of the whole split
+        import torch
+
+        part = evaluate(self.raw_model, self.data, x[dist.rank :: dist.world], y[dist.rank :: dist.world],
+                        self.task, self.transform, self.amp)  # fmt: skip
+        m = len(range(dist.rank, len(y), dist.world))
+        k = len(self.data.classes) if part.confusion is not None else 0
+        sums = torch.zeros(1 + k * k, dtype=torch.float64, device=self.device)
+        sums[0] = part.loss * m
+        if k:
+            sums[1:] = torch.tensor(part.confusion, dtype=torch.float64).view(-1)
+        dist.sum_(sums)
+        confusion = sums[1:].view(k, k).long().tolist() if k else None
+        acc = float(sums[1:].view(k, k).diagonal().sum()) / max(y.numel(), 1) if k else None
+        y_pred = dist.gather_rows(part.y_pred, len(y))
+        confidence = dist.gather_rows(part.confidence, len(y))
+        return Evaluation(float(sums[0]) / max(len(y), 1), acc, y_pred, confidence, confusion)
 
     def end_epoch(self, epoch, train_loss, train_acc, train_s, val, test) -> bool:
         """Record the epoch, have its files written, step the schedule, keep the best
@@ -662,6 +737,8 @@ class _Training:
         row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
         self.history.append(row)
         self.last = ended
+        if not self.writes and not self.rollback.enabled:  # other ranks keep no copies
+            return self._after_epoch(epoch, self.early is not None and self.early.update(row), row)
         model_state, optimizer_state = self._states()
         ckpt = {
             "model": model_state,
@@ -674,6 +751,8 @@ class _Training:
         self.rollback.remember(epoch, model_state, optimizer_state)
         is_best = self.best is not None and self.best.update(row)
         should_end = self.early is not None and self.early.update(row)
+        if not self.writes:
+            return self._after_epoch(epoch, should_end, row)
         if should_end:
             self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
         info = summary_file("running", self.summary(), cfg)
@@ -701,19 +780,27 @@ class _Training:
         self.writer.submit(write_epoch)
         self.emit(ended)
         self.emit(EvaluationReady(epoch, test.confusion, data.y_test, test.y_pred, test.confidence, self.sample))
+        return self._after_epoch(epoch, should_end, row)
+
+    def _after_epoch(self, epoch: int, should_end: bool, row: dict[str, Any]) -> bool:
+        """Early stopping, the schedule's step and live requests: on every rank alike."""
         if should_end:
+            self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
             self.emit(RunNoted(epoch, self.stop_reason))
             return True
         self.schedule.end_epoch()
         self._obey(epoch, None)
-        if self.control.stop_after_epoch and epoch < cfg.epochs:
+        if self.stop_after_epoch and epoch < self.cfg.epochs:
             self.stop_reason = f"stopped after epoch {epoch} on request"
             raise _Stopped
         return False
 
     def _obey(self, epoch: int, step: int | None) -> None:
-        """Apply requests from outside the process (a few times a second, never per step)."""
-        requests, notes = self.control.poll()
+        """Apply requests from outside the process (a few times a second, never per step;
+        under torchrun once an epoch, rank 0's requests shared with every rank)."""
+        requests, notes = self.control.poll() if self.control is not None else ([], [])
+        if self.dist is not None:
+            requests = self.dist.broadcast(requests)
         for text in notes:
             self.emit(RunNoted(epoch, text))
         for req in requests:
@@ -729,10 +816,11 @@ class _Training:
                     "config": self.cfg.to_dict(),
                     "epoch": epoch - 1 if step is not None else epoch,  # completed epochs
                 }
-                self.writer.submit(lambda state=state, name=name: ckpt_io.save_checkpoint(self.run_dir, state, name))
+                if self.writes:
+                    self.writer.submit(lambda s=state, name=name: ckpt_io.save_checkpoint(self.run_dir, s, name))
                 self.emit(RunNoted(epoch, f"saving {name} on request (evaluate it with `dltui eval`)"))
             elif req.kind == "stop-after-epoch":
-                self.control.stop_after_epoch = True
+                self.stop_after_epoch = True
                 self.emit(RunNoted(epoch, f"will stop after epoch {epoch} on request"))
             elif req.kind == "stop":
                 self.stop_reason = "stopped on request"

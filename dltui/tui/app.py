@@ -35,7 +35,7 @@ from dltui.tui.model_view import ModelView
 from dltui.tui.progress import ProgressLine
 from dltui.tui.runs_view import RunsTable
 from dltui.tui.sampler import Sampler
-from dltui.tui.screens import ConfirmQuitScreen, KeysScreen
+from dltui.tui.screens import ConfirmQuitScreen, DivergedScreen, KeysScreen, LearningRateScreen
 from dltui.tui.setup import SetupForm
 from dltui.tui.state import Curves, RunStats, shown_path
 from dltui.words import plural
@@ -83,8 +83,14 @@ class DltuiApp(App[int]):
         Binding("r", "start", "Start"),
         Binding("ctrl+r", "start", "Start"),
         Binding("s", "stop", "Stop"),
+        # a live run's requests (control.jsonl): shown only while the attached run is alive,
+        # in short words: with them the footer just fits 80 columns
+        Binding("L", "set_lr", "lr"),
+        Binding("k", "checkpoint", "Ckpt"),
+        Binding("S", "stop_after_epoch", "Stop@epoch"),
         Binding("x", "clear_old", "Clear compare"),
         Binding("l", "log_scale", "Log loss"),
+        Binding("a", "lr_chart", "Acc/lr", show=False),  # said in the charts' legend: the footer is full
         Binding("n", "new_sample", "New draw"),
         Binding("m", "mistakes", "Mistakes"),
         Binding("c", "all_items", "All"),
@@ -114,6 +120,9 @@ class DltuiApp(App[int]):
         self.attached: Path | None = None
         self.watcher: Any = None  # dltui.runs.RunWatcher of the attached run
         self.running = False  # the attached run is alive
+        self.live = False  # its writer holds the lock: it reads requests (L, k, S)
+        self.run_config: Any = None  # the attached run's TrainConfig, as it recorded it
+        self._history = False  # reading what an attached run wrote before: notes are logged, not toasted
         self.ended = False  # the attached run's final event was seen
         self.launched: dict[Path, subprocess.Popen] = {}  # runs this app started (reaped as they end)
         self.curves: Curves | None = None
@@ -279,9 +288,14 @@ class DltuiApp(App[int]):
 
         self.attached, self.watcher = Path(path), RunWatcher(path, from_end=continuing)
         self.running, self.ended, self.curves, self.last_epoch = True, False, None, None
+        self.live, self.run_config = False, None
         self.query_one(ProgressLine).attaching(shown_path(str(path)) if not self.masked else "··")
         self.query_one(TabbedContent).active = "dashboard" if self._roomy() else "charts"
-        self._poll()
+        self._history = True
+        try:
+            self._poll()
+        finally:
+            self._history = False
         self.refresh_bindings()
 
     def _roomy(self) -> bool:
@@ -300,6 +314,7 @@ class DltuiApp(App[int]):
     def _poll(self) -> None:
         """Feed the attached run's new events to the widgets, as the engine's events."""
         from dltui.engine import BatchProgressed, EpochEnded, EvaluationReady, RunStarted
+        from dltui.engine.events import RunNoted
         from dltui.runs import engine_event
 
         self._reap()
@@ -326,6 +341,8 @@ class DltuiApp(App[int]):
                     self._epoch(event)
                 elif isinstance(event, EvaluationReady):
                     self._evaluated(event)
+                elif isinstance(event, RunNoted):
+                    self._noted(event, toast=not self._history and i > restarted)
                 else:
                     self._ended(event)
         if points and self.curves is not None:
@@ -348,6 +365,9 @@ class DltuiApp(App[int]):
             self.query_one(ProgressLine).ended("deleted", "the run directory was removed")
             return
         held = lock_held(self.attached)
+        if held != self.live:  # L, k and S show while the run can hear them
+            self.live = held
+            self.refresh_bindings()
         self._poll()  # a run writes its final line before it lets go of the lock
         proc = self.launched.get(self.attached.resolve())
         if held or self.ended or (proc is not None and proc.poll() is None):
@@ -366,10 +386,12 @@ class DltuiApp(App[int]):
         self._ended(engine_event(self.watcher, line, self.last_epoch))
 
     def _began(self, ev: Any) -> None:
-        from dltui.runs import read_curves
+        from dltui.runs import lock_held, read_curves
 
         self.running, self.ended = True, False  # also when a run ended once and was continued
         data, cfg = ev.data, ev.config
+        self.run_config = cfg
+        self.live = lock_held(ev.run_dir)
         regression = data.task == "regression"
         name = f"{cfg.dataset} · {cfg.model}"
         # a continued run keeps the curves of its epochs before the restart (metrics.csv's)
@@ -392,12 +414,15 @@ class DltuiApp(App[int]):
         self.query_one(ModelView).follow_run(cfg.model, cfg.dataset)
         where = "··" if self.masked else shown_path(ev.run_dir)
         self.log_line(f"{cfg.model}: {ev.n_params:,} parameters · {ev.steps_per_epoch} steps/epoch · run dir {where}")
+        for note in ev.notes:  # settings not applied, columns dropped, files skipped
+            self.log_line(f"[yellow]note:[/yellow] {note}")
+        self.refresh_bindings()
 
     def _epoch(self, ev: Any) -> None:
         self.last_epoch = ev
         if self.curves is not None:
             self.curves.add_epoch(ev.epoch, ev.train_loss, ev.test_loss, ev.train_acc, ev.test_acc)
-            self.curves.lr = ev.lr
+            self.curves.add_extra(ev.epoch, ev.lr, ev.val_loss, ev.val_acc)
         self._dirty.add("charts")
         self.query_one(ProgressLine).epoch(ev)
         self.stats.ended_epoch(ev)
@@ -424,7 +449,7 @@ class DltuiApp(App[int]):
     def _ended(self, ev: Any) -> None:
         from dltui.engine import RunFailed, RunFinished
 
-        self.running, self.ended = False, True
+        self.running, self.ended, self.live = False, True, False
         summary = ev.summary
         self.stats.status = {RunFinished: "finished", RunFailed: "failed"}.get(type(ev), "stopped")
         crashed = isinstance(ev, RunFailed) and ev.message.startswith("the run's process died")
@@ -436,6 +461,8 @@ class DltuiApp(App[int]):
             hint = "Continue it from Runs (1, r)." if crashed else "Fix the setup (2) and start again (r)."
             self.notify(f"{ev.message}\n{hint}", title=f"Run {status}", severity="error", timeout=15)
             self.log_line(f"[red]run {status}: {ev.message}[/red]")
+            if self._diverged(ev):
+                self._offer_rollback(ev)
         else:
             best = f" · best test acc {summary.best_test_acc:.1%}" if summary.best_test_acc is not None else ""
             text = f"{status} after {plural(summary.epochs_done, 'epoch')}{best}"
@@ -497,13 +524,98 @@ class DltuiApp(App[int]):
         self.log_line(f"continuing {shown_path(str(message.path))}")
         self._launch(["run", "--resume", str(message.path)], message.path)
 
+    # --- a live run's requests, and what a diverged run may do next ---
+
+    def _controllable(self) -> bool:
+        return self.attached is not None and self.running and self.live
+
+    def action_set_lr(self) -> None:
+        if not self._controllable():
+            return
+        current = self.stats.lr if self.stats.lr is not None else getattr(self.run_config, "lr", None)
+        name = "··" if self.masked else shown_path(str(self.attached))
+
+        def answered(value: float | None) -> None:
+            if value is not None:
+                self._control("lr", value, f"learning rate {value:g} from now on")
+
+        self.push_screen(LearningRateScreen(current, name), answered)
+
+    def action_checkpoint(self) -> None:
+        self._control("checkpoint", None, "a checkpoint now")
+
+    def action_stop_after_epoch(self) -> None:
+        self._control("stop-after-epoch", None, "a stop after this epoch")
+
+    def _control(self, kind: str, value: float | None, what: str) -> None:
+        """Append a request to the attached run's control.jsonl; the run answers with a
+        note (shown by _noted) when it acts on it."""
+        from dltui.engine.callbacks import send
+
+        if not self._controllable() or self.attached is None:
+            return
+        try:
+            send(self.attached, kind, value)
+        except (OSError, ValueError) as exc:
+            self.notify(f"cannot ask the run: {getattr(exc, 'strerror', None) or exc}", severity="error")
+            return
+        self.log_line(f"asked the run for {what}")
+        self.notify(f"asked the run for {what}", timeout=3)
+
+    def _noted(self, ev: Any, toast: bool) -> None:
+        """What the run did on request or on its own (a rollback, a new lr, a checkpoint)."""
+        self.log_line(f"[cyan]epoch {ev.epoch}:[/cyan] {ev.text}")
+        if toast:
+            self.notify(ev.text, title="Run", timeout=6)
+
+    def _diverged(self, ev: Any) -> bool:
+        """A run that failed because its loss diverged (exit code 3): the failure's message,
+        else its summary.json's, else its process's exit code says so."""
+        from dltui.errors import EXIT_DIVERGED
+        from dltui.runs import read_run
+
+        if self.attached is None or self.run_config is None:
+            return False
+        proc = self.launched.get(self.attached.resolve())
+        info = read_run(self.attached)
+        said = [ev.message, info.error if info is not None else None]
+        return any(m and m.startswith("diverged") for m in said) or bool(proc and proc.returncode == EXIT_DIVERGED)
+
+    def _offer_rollback(self, ev: Any) -> None:
+        path, cfg = self.attached, self.run_config
+        done = ev.summary.epochs_done if ev.summary is not None else 0
+
+        def answered(answer: str | None) -> None:
+            if answer == "rollback" and path is not None:
+                self._roll_back(path, cfg, done)
+
+        self.push_screen(DivergedScreen(ev.message, cfg.lr, done), answered)
+
+    def _roll_back(self, path: Path, cfg: Any, done: int) -> None:
+        """Continue a diverged run from its last checkpoint with half its learning rate,
+        as `dltui run --resume RUN_DIR --lr HALF` does; with no epoch saved, start it again
+        so in a new run directory."""
+        from dataclasses import replace
+
+        half = format(cfg.lr / 2, ".10g")
+        if done:
+            self.log_line(f"rolling back {shown_path(str(path))} to epoch {done}, lr {half}")
+            self._launch(["run", "--resume", str(path), "--lr", half], path)
+            return
+        again = replace(cfg, lr=float(half), out=None)
+        out = self._new_run_dir(again)
+        self.log_line(f"starting {shown_path(str(path))} again with lr {half}")
+        self._launch(["run", *run_args(again), "--out", str(out)], out)
+
     # --- actions ---
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # True: shown; None: shown greyed out; False: hidden (the footer keeps 80 columns for keys that work)
         active = self.query_one(TabbedContent).active
-        if action == "log_scale":
+        if action in ("log_scale", "lr_chart"):
             return active in ("charts", "dashboard")
+        if action in ("set_lr", "checkpoint", "stop_after_epoch"):
+            return self._controllable()
         if action in TAB_ACTIONS:
             if action == "clear_old":
                 return active == "charts" and bool(self.compared)
@@ -511,6 +623,8 @@ class DltuiApp(App[int]):
         if action == "start":
             if active == "runs":
                 return False  # r continues the selected run there
+            if active != "setup" and self._controllable():
+                return False  # while a live run is watched r starts nothing by accident; its keys need the room
             return None if self.query_one(SetupForm).catalog is None else True
         if action == "stop":
             return self.running and self.attached is not None
@@ -547,6 +661,11 @@ class DltuiApp(App[int]):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def action_lr_chart(self) -> None:
+        for charts in self.query(Charts):
+            on = charts.toggle_lr()
+        self.notify("learning rate per epoch" if on else "accuracy", timeout=2)
 
     def action_log_scale(self) -> None:
         for charts in self.query(Charts):

@@ -1,6 +1,8 @@
 """Live charts: loss on the left; accuracy (classification) or the fit view (regression) on
-the right. Comparing runs (marked in the Runs tab) overlays their test curves, one colour
-a run, each named by what differs between them, with a table of those fields below."""
+the right, or (key a) the learning rate per epoch. Validation curves join train and test
+where the run holds a validation split. Comparing runs (marked in the Runs tab) overlays
+their test curves, one colour a run, each named by what differs between them, with a
+table of those fields below."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from dltui.tui.state import Curves
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red", "yellow", "white")  # one per compared run
 RICH = {"orange": "dark_orange"}  # plotext colour names Rich spells otherwise
 # the curves of one run: (label, colour), one colour a meaning in both charts
-RUNNING, TRAIN, TEST = ("running", "cyan"), ("train", "blue"), ("test", "orange")
+RUNNING, TRAIN, TEST, VAL = ("running", "cyan"), ("train", "blue"), ("test", "orange"), ("val", "green")
+LR_COLOUR = "magenta"
 MAX_TICKS = 8  # epoch labels on the x axis: room for 3-digit epochs in a half-width chart
 
 
@@ -48,12 +51,12 @@ def legend(items: list[tuple[str, str]]) -> Text:
     return text
 
 
-def _compare(plt, others: list[Curves], title: str, attr: str) -> None:
+def _compare(plt, others: list[Curves], title: str, attr: str, x: str = "epochs") -> None:
     """One curve a compared run, in its own colour, named by what differs."""
     plt.title(title)
     for colour, curves in zip(PALETTE, others, strict=False):
         if getattr(curves, attr):
-            plt.plot(curves.epochs, getattr(curves, attr), marker="braille", color=colour)
+            plt.plot(getattr(curves, x), getattr(curves, attr), marker="braille", color=colour)
     _epoch_ticks(plt, *others)
 
 
@@ -83,6 +86,8 @@ class LossChart(PlotextPlot):
             if run.epochs:
                 plt.plot(run.epochs, run.train_loss, marker="braille", color=TRAIN[1])
                 plt.plot(run.epochs, run.test_loss, marker="braille", color=TEST[1])
+            if run.val_loss:
+                plt.plot(run.val_epochs, run.val_loss, marker="braille", color=VAL[1])
         _epoch_ticks(plt, run)
         self.refresh()
 
@@ -102,6 +107,28 @@ class AccuracyChart(PlotextPlot):
         if run is not None and run.train_acc:
             plt.plot(run.epochs, run.train_acc, marker="braille", color=TRAIN[1])
             plt.plot(run.epochs, run.test_acc, marker="braille", color=TEST[1])
+        if run is not None and run.val_acc:
+            plt.plot(run.val_epochs[: len(run.val_acc)], run.val_acc, marker="braille", color=VAL[1])
+        _epoch_ticks(plt, run)
+        self.refresh()
+
+
+class LrChart(PlotextPlot):
+    """The learning rate of each epoch (schedules, warm-up, live changes, rollbacks); when
+    comparing, each run's."""
+
+    def draw(self, run: Curves | None, others: list[Curves]) -> None:
+        plt = self.plt
+        plt.clear_figure()  # not clear_data: ticks from the last draw would stay
+        plt.xlabel("epoch")
+        if others:
+            _compare(plt, others, "learning rate", "lrs", "lr_epochs")
+            self.refresh()
+            return
+        now = f" · now {run.lr:g}" if run is not None and run.lr is not None else ""
+        plt.title("learning rate" + now)
+        if run is not None and run.lrs:
+            plt.plot(run.lr_epochs, run.lrs, marker="braille", color=LR_COLOUR)
         _epoch_ticks(plt, run)
         self.refresh()
 
@@ -134,12 +161,14 @@ class Charts(Vertical):
         super().__init__(**kwargs)
         self.run: Curves | None = None
         self.others: list[Curves] = []
+        self.show_lr = False  # key a: the learning rate in place of accuracy (or the fit view)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-row"):
             yield LossChart(id="loss-chart")
             yield AccuracyChart(id="acc-chart")
             yield FitChart(id="fit-chart")
+            yield LrChart(id="lr-chart")
         yield Static("", id="chart-legend")
         yield Static("", id="fit-note")
         yield Static("", id="compare-table")
@@ -148,6 +177,7 @@ class Charts(Vertical):
         self.run = run
         self.set_class(run.regression and not self.others, "-regression")
         self.query_one("#fit-note", Static).update("")
+        self._arrange()
         self.redraw()
 
     def compare(self, curves: list[Curves], infos: list[Any], fields: list[str]) -> None:
@@ -158,6 +188,7 @@ class Charts(Vertical):
         self.others = curves
         self.set_class(bool(curves), "-comparing")
         self.set_class(bool(self.run and self.run.regression and not curves), "-regression")
+        self._arrange()
         table = Table(box=None, padding=(0, 1), header_style="bold")
         if curves:
             table.add_column("")
@@ -175,6 +206,20 @@ class Charts(Vertical):
         self.query_one("#compare-table", Static).update(table if curves else "")
         self.redraw()
 
+    def toggle_lr(self) -> bool:
+        self.show_lr = not self.show_lr
+        self._arrange()
+        self.redraw()
+        return self.show_lr
+
+    def _arrange(self) -> None:
+        """The right-hand chart: accuracy, the fit view (regression) or the learning rate.
+        Set here rather than in CSS: the app's stylesheet decides the regression case."""
+        regression = self.has_class("-regression")
+        self.query_one(AccuracyChart).display = not self.show_lr and not regression
+        self.query_one(FitChart).display = not self.show_lr and regression
+        self.query_one(LrChart).display = self.show_lr
+
     def toggle_log(self) -> bool:
         chart = self.query_one(LossChart)
         chart.log = not chart.log
@@ -185,13 +230,17 @@ class Charts(Vertical):
         if self.others:
             items = [(c.label, colour) for colour, c in zip(PALETTE, self.others, strict=False)]
         elif self.run is not None:
-            items = [RUNNING, TRAIN, TEST]
+            items = [RUNNING, TRAIN, TEST, *([VAL] if self.run.val_epochs else [])]
         else:
             items = []
-        self.query_one("#chart-legend", Static).update(legend(items))
+        text = legend(items)
+        if self.run is not None or self.others:
+            back = "fit" if self.has_class("-regression") else "accuracy"
+            text.append("a: " + (back if self.show_lr else "lr per epoch"), "dim")
+        self.query_one("#chart-legend", Static).update(text)
         self.query_one(LossChart).draw(self.run, self.others)
         if acc:
-            self.query_one(AccuracyChart).draw(self.run, self.others)
+            self.query_one(LrChart if self.show_lr else AccuracyChart).draw(self.run, self.others)
 
     def show_fit(self, x: Any, y_true: list[float], y_pred: list[float], extras: dict[str, Any]) -> None:
         self.query_one(FitChart).draw_fit(x, y_true, y_pred)

@@ -111,6 +111,11 @@ class PickPathScreen(ModalScreen[str | None]):
     enter opens a folder or picks a file, p picks the highlighted folder, backspace goes
     up a level, escape cancels."""
 
+    DEFAULT_CSS = """
+    PickPathScreen { align: center middle; }
+    PickPathScreen #pick-box { height: 90%; }
+    PickPathScreen #pick-tree { height: 1fr; }
+    """
     BINDINGS = [
         Binding("escape", "dismiss_none", "Cancel"),
         Binding("p", "pick", "Pick this"),

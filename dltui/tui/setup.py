@@ -414,7 +414,7 @@ class SetupForm(VerticalScroll):
         self._show(message.config, message.error)
         if self._start_when_checked:
             self._start_when_checked = False
-            self.request_start()
+            self._start_now()
 
     def _follow_own(self, spec: Any, models: list[tuple[str, int]] | None) -> bool:
         """New data read: its fitting models fill the menu, and its recommendations the
@@ -431,12 +431,15 @@ class SetupForm(VerticalScroll):
     def request_start(self) -> bool:
         if self.catalog is None:
             return False
-        changed = self._commit_all()
-        if changed or not self.pending:
+        # a slow form was checked after its last change: only newly read fields need another
+        if self._commit_all() or not self._slow(self.raw()):
             self.validate()
         if self.pending:  # answered by SetupChecked, which starts the run if the form is valid
             self._start_when_checked = True
             return True
+        return self._start_now()
+
+    def _start_now(self) -> bool:
         if self.config is None:
             self.app.notify(str(self.query_one("#form-error", Static).render()), severity="error", title="Cannot start")
             return False

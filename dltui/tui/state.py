@@ -21,6 +21,12 @@ class Curves:
     train_acc: list[float] = field(default_factory=list)  # percent
     test_acc: list[float] = field(default_factory=list)
     lr: float | None = None  # the learning rate of the latest epoch
+    # per epoch where the run has them: metrics.csv gained lr, val_loss, val_acc over time
+    lr_epochs: list[int] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    val_epochs: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)  # percent
 
     def add_steps(self, points: list[tuple[float, float]]) -> None:
         """Append raw (fractional epoch, loss) points, smoothed with an EMA."""
@@ -37,6 +43,19 @@ class Curves:
         if train_acc is not None and test_acc is not None:
             self.train_acc.append(train_acc * 100)
             self.test_acc.append(test_acc * 100)
+
+    def add_extra(self, epoch: int, lr: float | None, val_loss: float | None, val_acc: float | None) -> None:
+        """An epoch's learning rate and validation metrics, each where the run has it (a
+        run without a validation split, or from an older dltui, has none)."""
+        if lr is not None:
+            self.lr_epochs.append(epoch)
+            self.lrs.append(lr)
+            self.lr = lr
+        if val_loss is not None:
+            self.val_epochs.append(epoch)
+            self.val_loss.append(val_loss)
+            if val_acc is not None:
+                self.val_acc.append(val_acc * 100)
 
 
 def shown_path(path: str) -> str:
