@@ -55,6 +55,7 @@ class LrSchedule:
                 self.scheduler = sched.SequentialLR(optimizer, [warm, main], milestones=[cfg.warmup])
             else:
                 self.scheduler = main
+        optimizer._opt_called = True  # the loop steps it through fastpath.bare_step, which the scheduler cannot see
         replay = done_epochs * (steps_per_epoch if self.per_step else 1)
         with warnings.catch_warnings():  # "step() before optimizer.step()": replaying, not training
             warnings.simplefilter("ignore")

@@ -33,6 +33,7 @@ from dltui.engine.events import (
     RunStopped,
     RunSummary,
 )
+from dltui.engine.fastpath import bare_step, skip_dynamo_guards
 from dltui.engine.task import Task
 from dltui.errors import ConfigError, Diverged, DltuiError, StorageError
 from dltui.sysinfo import cpu_has_amx
@@ -486,6 +487,10 @@ class _Training:
             torch.backends.cudnn.benchmark = True
             if self.channels_last:
                 model.to(memory_format=torch.channels_last)
+        if not cfg.compile:
+            import torch.optim.lr_scheduler as schedulers
+
+            skip_dynamo_guards(torch.optim.Optimizer, schedulers.LRScheduler)
         self.optimizer = make_optimizer(cfg, model.parameters())
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
         if self.checkpoint is not None:  # every tensor checked before any is used
@@ -571,6 +576,7 @@ class _Training:
             _warm_up(self.model, self.optimizer, self.task, self.gather, self.transform, self.x_train,
                      self.y_train, bs, self.amp)  # fmt: skip
         self.clear_grads = grad_clearer(self.optimizer)
+        self.opt_step = self.optimizer.step if cfg.compile else bare_step(self.optimizer)
         # per-step sizes weight the per-step mean losses into the epoch's mean
         self.sizes = torch.tensor([min(bs, n - i * bs) for i in range(self.steps)], dtype=torch.float64, device=device)
         self.total_steps = (cfg.epochs - self.start_epoch) * self.steps
@@ -626,6 +632,7 @@ class _Training:
         import torch
 
         cfg, model, optimizer, task, gather = self.cfg, self.model, self.optimizer, self.task, self.gather
+        opt_step = self.opt_step
         loss_fn, clear_grads, stop, bs, device = self.loss, self.clear_grads, self.stop, self.bs, self.device
         amp, clip, step_lr, steps, dist = self.amp, cfg.clip_grad, self.schedule.step, self.steps, self.dist
         params = [p for g in optimizer.param_groups for p in g["params"]] if clip else None
@@ -652,7 +659,7 @@ class _Training:
             loss.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-            optimizer.step()
+            opt_step()
             if step_lr is not None:
                 step_lr()
             loss = loss.detach()

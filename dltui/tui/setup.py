@@ -25,7 +25,7 @@ INPUTS = ("epochs", "batch_size", "lr", "seed")  # free text; the rest are menus
 OWN_FIELDS = ("target", "text", "task", "image_size", "test")  # make_config's settings for a path
 TABLE_ONLY, FOLDER_ONLY = ("target", "text", "task"), ("image_size",)
 SLOW = ("path", "model_ref", "target", "text", "image_size", "test")  # read on enter or leaving, not per key
-OWN = "(own)"  # the dataset and model menus' entry for the user's own data / code
+OWN = "(own)"  # the dataset menu's entry for the user's own data
 LABELS = {
     "batch_size": "batch size",
     "lr": "learning rate",
@@ -39,7 +39,7 @@ PLACEHOLDERS = {
     "text": "a text column, read as characters",
     "image_size": "pixels (the most common size)",
     "test": "test split file or folder (optional)",
-    "model_ref": "FILE.py:NAME",
+    "model_ref": "FILE.py:NAME: your nn.Module (optional)",
 }
 TASKS = (("inferred", ""), ("classification", "classification"), ("binary", "binary"), ("regression", "regression"))
 RECOMMENDED = ("model", "epochs", "batch_size", "lr", "optimizer")  # follow the dataset unless edited
@@ -72,10 +72,9 @@ class SetupForm(VerticalScroll):
 
     BINDINGS = [Binding("ctrl+o", "browse", "Open file")]
     DEFAULT_CSS = """
-    SetupForm .own-row, SetupForm .model-ref-row, SetupForm #own-hint, SetupForm #inspect { display: none; }
+    SetupForm .own-row, SetupForm #own-hint, SetupForm #inspect { display: none; }
     SetupForm.-own .own-row, SetupForm.-own #own-hint, SetupForm.-own #inspect { display: block; }
     SetupForm.-own.-folder .table-row, SetupForm.-own.-table .folder-row { display: none; }
-    SetupForm.-own-model .model-ref-row { display: block; }
     SetupForm #own-hint { color: $text-muted; height: auto; }
     SetupForm #inspect { height: auto; margin: 1 0 0 0; }
     """
@@ -140,7 +139,13 @@ class SetupForm(VerticalScroll):
         elif field == "model_ref":
             suggester = PathSuggester(MODEL_ENDINGS)
         placeholder = PLACEHOLDERS.get(field, "")
-        return Input(value, id=field, compact=True, select_on_focus=True, suggester=suggester, placeholder=placeholder)
+        return self._field(field, value, suggester=suggester, placeholder=placeholder)
+
+    @staticmethod
+    def _field(field: str, value: str, **kwargs: Any) -> Input:
+        # validate_on=(): make_config marks fields; the Input's own (empty) validation would
+        # clear the mark on blur
+        return Input(value, id=field, compact=True, select_on_focus=True, validate_on=(), **kwargs)
 
     def compose(self) -> ComposeResult:
         rec = self.datasets[self.dataset].recommended
@@ -165,7 +170,7 @@ class SetupForm(VerticalScroll):
                 for field in FORM_FIELDS[1:]:
                     if field in INPUTS:
                         default = value(field) if field != "seed" else _text(self.options.get("seed", 0))
-                        yield self._row(field, Input(default, id=field, compact=True, select_on_focus=True))
+                        yield self._row(field, self._field(field, default))
                     elif field == "optimizer":
                         from dltui.config import OPTIMIZERS
 
@@ -194,9 +199,7 @@ class SetupForm(VerticalScroll):
                         loading = [(LOADING, "")]
                         widget = Select(loading, value="", allow_blank=False, id=field, compact=True, disabled=True)
                         yield self._row(field, widget)
-                        yield self._row(
-                            "model_ref", self._input("model_ref", self.committed["model_ref"]), "model-ref-row"
-                        )
+                        yield self._row("model_ref", self._input("model_ref", self.committed["model_ref"]))
                 yield Static("", id="form-error")
                 yield Button("Start (r)", id="start", variant="success", disabled=True)
             yield Static("", id="dataset-info")
@@ -251,24 +254,14 @@ class SetupForm(VerticalScroll):
         if models is None:
             return
         options = [(f"{name}  ({params:,} params)", name) for name, params in models]
-        select.set_options([*options, ("your own model: FILE.py:NAME…", OWN)])
+        select.set_options(options)
         names = [m for m, _ in models]
         rec = self._recommended().model
         # a model that does not fit stays selectable as text in the error, not in the menu
-        if wanted == OWN or (wanted and is_model_ref(wanted)):
-            select.value = OWN
-            if wanted != OWN:
-                self._model_ref(wanted)
-        else:
-            select.value = wanted if wanted in names else rec
+        select.value = wanted if wanted in names else rec
         if "model" in self.auto and wanted is None:
             self.auto["model"] = _text(select.value)
-        select.disabled = False
-        self._own_classes()
-
-    def _model_ref(self, ref: str) -> None:
-        self.query_one("#model_ref", Input).value = ref
-        self.committed["model_ref"] = ref
+        select.disabled = bool(self.committed["model_ref"])  # the user's code replaces the menu's model
 
     # --- values and validation ---
 
@@ -280,7 +273,6 @@ class SetupForm(VerticalScroll):
         folder = bool(path) and Path(os.path.expanduser(path)).is_dir()
         self.set_class(folder, "-folder")
         self.set_class(not folder, "-table")
-        self.set_class(self.query_one("#model", Select).value == OWN, "-own-model")
 
     def _own_applies(self) -> tuple[str, ...]:
         return tuple(f for f in OWN_FIELDS if f not in (FOLDER_ONLY if self.has_class("-table") else TABLE_ONLY))
@@ -297,7 +289,7 @@ class SetupForm(VerticalScroll):
             for field in self._own_applies():
                 raw[field] = self.query_one("#task", Select).value if field == "task" else self.committed[field]
                 raw[field] = raw[field] or None
-        if raw["model"] == OWN:
+        if self.committed["model_ref"]:
             raw["model"] = self.committed["model_ref"]
         return raw
 
@@ -312,7 +304,7 @@ class SetupForm(VerticalScroll):
         """The field a ConfigError's ``field`` is typed in."""
         if field == "dataset" and self.own:
             return "path"
-        if field == "model" and self.query_one("#model", Select).value == OWN:
+        if field == "model" and self.committed["model_ref"]:
             return "model_ref"
         return field
 
@@ -325,8 +317,6 @@ class SetupForm(VerticalScroll):
         missing = None
         if self.own and not raw["dataset"]:
             missing = ConfigError("dataset", "type a file or folder (→ completes), or pick one with ctrl+o")
-        elif self.query_one("#model", Select).value == OWN and not raw["model"]:
-            missing = ConfigError("model", "type FILE.py:NAME (your nn.Module, or a function returning one)")
         if missing is not None:
             self.pending = False
             self._show(None, missing)
@@ -456,6 +446,8 @@ class SetupForm(VerticalScroll):
         self.committed[field] = value
         if field == "path":
             self._own_classes()
+        if field == "model_ref" and self.catalog is not None:
+            self.query_one("#model", Select).disabled = bool(value)  # the user's code replaces the menu's model
         return True
 
     def _commit_all(self) -> bool:
@@ -498,10 +490,6 @@ class SetupForm(VerticalScroll):
             elif event.value != OWN and (self.own or event.value != self.dataset):
                 self._own_data(False)
                 self._dataset_changed(str(event.value))
-        if event.select.id == "model":
-            self._own_classes()
-            if event.value == OWN and self.has_focus_within:
-                self.call_after_refresh(self.query_one("#model_ref", Input).focus)
         if self.catalog is not None:
             self.validate()
 
@@ -539,7 +527,7 @@ class SetupForm(VerticalScroll):
                 self._fill_models(current if edited else None)
                 new = _text(self.query_one("#model", Select).value)
                 if edited and new == current:
-                    kept.append(f"{label(field)} {current if current != OWN else self.committed['model_ref']}")
+                    kept.append(f"{label(field)} {current}")
                     continue
             elif current != self.auto.get(field) and current:
                 kept.append(f"{label(field)} {current}")
