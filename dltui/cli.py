@@ -462,6 +462,216 @@ def _resume(path: str, given: dict[str, Any]):
     return cfg, state, run_dir
 
 
+@app.command()
+def sweep(
+    dataset: str | None = DATASET,
+    model: str | None = MODEL,
+    epochs: str | None = EPOCHS,
+    batch_size: str | None = BATCH,
+    lr: str | None = LR,
+    optimizer: str | None = OPT,
+    momentum: str | None = MOMENTUM,
+    weight_decay: str | None = WD,
+    init: str | None = INIT,
+    device: str | None = DEVICE,
+    seed: str | None = SEED,
+    data_dir: str | None = DATA_DIR,
+    amp: bool = AMP,
+    compile: bool = COMPILE,
+    threads: str | None = typer.Option(
+        None, "--threads", metavar="INT", help="CPU threads per trial [default: the cores shared among --parallel]"
+    ),
+    target: str | None = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]"),
+    text: str | None = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters"),
+    task: str | None = typer.Option(None, "--task", metavar="NAME", help="table: classification | binary | regression"),
+    image_size: str | None = typer.Option(None, "--image-size", metavar="INT", help="image folder: resize to INT"),
+    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    val_fraction: str | None = typer.Option(
+        None, "--val-fraction", metavar="F", help="held out of the training split to judge trials by [default: 0.1]"
+    ),
+    schedule: str | None = typer.Option(None, "--schedule", metavar="NAME", help="constant | step | cosine | onecycle"),
+    warmup: str | None = typer.Option(None, "--warmup", metavar="EPOCHS", help="linear lr warm-up epochs"),
+    step_size: str | None = typer.Option(None, "--step-size", metavar="EPOCHS", help="step: epochs between decays"),
+    gamma: str | None = typer.Option(None, "--gamma", metavar="FLOAT", help="step: decay factor [default: 0.1]"),
+    early_stop: str | None = typer.Option(
+        None, "--early-stop", metavar="PATIENCE", help="stop a trial when --metric has not improved for PATIENCE"
+    ),
+    min_delta: str | None = typer.Option(None, "--min-delta", metavar="FLOAT", help="the least change that counts"),
+    clip_grad: str | None = typer.Option(None, "--clip-grad", metavar="NORM", help="clip the gradient norm to NORM"),
+    label_smoothing: str | None = typer.Option(
+        None, "--label-smoothing", metavar="X", help="classification: smoothing in [0, 1)"
+    ),
+    dropout: str | None = typer.Option(None, "--dropout", metavar="P", help="dropout before the classifier head"),
+    augment: bool | None = typer.Option(None, "--augment/--no-augment", help="random crop (+ flip) on training images"),
+    on_diverge: str | None = typer.Option(None, "--on-diverge", metavar="WHAT", help="stop | rollback"),
+    trials: str | None = typer.Option(
+        None,
+        "--trials",
+        "-n",
+        metavar="N",
+        help="trials in all [default: the grid's size when every flag is a list, else 20]",
+    ),
+    metric: str | None = typer.Option(
+        None,
+        "--metric",
+        metavar="NAME",
+        help="val_acc | val_loss: what trials are ranked and pruned by [default: val_acc; val_loss for regression]",
+    ),
+    timeout: str | None = typer.Option(None, "--timeout", metavar="MIN", help="start no trial after MIN minutes"),
+    parallel: str | None = typer.Option(
+        None, "--parallel", "-j", metavar="K", help="K trials at once on this machine (K processes)"
+    ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        metavar="URL",
+        help="postgresql://… or mysql://…: a database many machines share "
+        "[default: SQLite sweep.db in the sweep directory]",
+    ),
+    name: str | None = typer.Option(None, "--name", metavar="NAME", help="the sweep's name (in a shared --storage)"),
+    join: str | None = typer.Option(
+        None, "--join", metavar="SWEEP_DIR|URL", help="work on an existing sweep (its settings come from it)"
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", metavar="SWEEP_DIR", help="continue a stopped sweep up to its trials (or a new --trials)"
+    ),
+    out: str | None = typer.Option(
+        None, "--out", "-o", metavar="DIR", help="the sweep directory [default: runs/sweep-<time>]"
+    ),
+    prune: bool = typer.Option(True, "--prune/--no-prune", help="stop trials below the median early"),
+    json_out: bool = typer.Option(False, "--json", help="one JSON object per ended trial and a last one on stdout"),
+    worker: bool = typer.Option(False, "--worker", hidden=True),
+    sampler_seed: int | None = typer.Option(None, "--sampler-seed", hidden=True),
+) -> None:
+    """Search settings with Optuna: every config flag may take a list (--model softmax,mlp)
+    or a range (--lr 1e-4..1e-1:log, --epochs 2..8); every trial is an ordinary run under
+    runs/sweep-<time>/, judged by a validation metric, pruned when hopeless; a leaderboard
+    shows live and is written to leaderboard.csv. Exit 0 when a trial finished, 130 on Ctrl+C."""
+    from dltui import sweep as sweeps
+    from dltui.config import number, usable_cores
+
+    given = {**_config_flags(locals()), **_run_flags(locals())}
+    given.pop("out", None)
+    raw_threads = given.pop("threads", None)
+    try:
+        cores = usable_cores()
+        n_threads = number("threads", raw_threads, int, f"1 to {cores}") if raw_threads else None
+        if n_threads is not None and not 1 <= n_threads <= cores:
+            fail(f"--threads: {n_threads} is out of range (a whole number from 1 to {cores})")
+        k = number("parallel", parallel, int, "a whole number >= 1") if parallel else 1
+        if k < 1:
+            fail(f"--parallel: {k} is out of range (a whole number >= 1)")
+        timeout_s = number("timeout", timeout, float, "minutes, such as 30") * 60 if timeout else None
+        if timeout_s is not None and timeout_s <= 0:
+            fail(f"--timeout: {timeout} is out of range (a positive number of minutes)")
+        target = join or resume
+        if join and resume:
+            fail("--join and --resume: give one (both continue a sweep from where it stands)")
+        if target:
+            overrides = {key: given.pop(key) for key in ("dataset", "data_dir", "device") if key in given}
+            if given or metric or not prune:
+                extra = [*given, *(["metric"] if metric else []), *([] if prune else ["prune"])]
+                fail(
+                    f"--{'join' if join else 'resume'}: a sweep keeps its settings; {_flag_list(extra)} cannot "
+                    "change (only --trials, --timeout, --parallel, --threads, --device, --data-dir, --dataset)"
+                )
+            swept = sweeps.attach(
+                target, storage=storage, name=name, out=out, trials=trials, overrides=overrides,
+                sampler_seed=sampler_seed,
+            )  # fmt: skip
+            notes: list[str] = []
+            fresh = False
+        else:
+            swept, notes = sweeps.create(
+                given, trials=trials, metric=metric, storage=storage, name=name, out=out, prune=prune,
+                command=_sweep_command(given, trials, metric, storage, name), sampler_seed=sampler_seed,
+            )  # fmt: skip
+            fresh = True
+    except DltuiError as exc:
+        fail(str(exc), exc.exit_code)
+    _run_sweep(swept, notes, fresh, k, sweeps.worker_threads(k, n_threads), timeout, timeout_s, json_out, worker)
+
+
+def _flag_list(keys: list[str]) -> str:
+    return ", ".join("--" + k.replace("_", "-") for k in keys)
+
+
+def _sweep_command(given: dict[str, Any], trials: Any, metric: Any, storage: Any, name: Any) -> str:
+    """The command that made a sweep, for sweep.json (a database password left out)."""
+    from dltui.sweep import shown_url
+
+    parts = ["dltui", "sweep"]
+    for key, value in given.items():
+        if value is True:
+            parts.append("--" + key.replace("_", "-"))
+        elif value is False:
+            parts.append("--no-" + key.replace("_", "-"))
+        else:
+            parts += ["--" + key.replace("_", "-"), shlex.quote(str(value))]
+    for key, value in (("trials", trials), ("metric", metric), ("name", name)):
+        if value:
+            parts += [f"--{key}", shlex.quote(str(value))]
+    if storage:
+        parts += ["--storage", shlex.quote(shown_url(storage))]
+    return " ".join(parts)
+
+
+def _run_sweep(swept, notes, fresh, k, threads, timeout, timeout_s, json_out, worker) -> None:
+    """Trials in this process (and K-1 more), the live leaderboard, the ending and its code."""
+    import time
+
+    from dltui.reporting import SweepReporter
+    from dltui.sweep import spawn_workers
+
+    spec = swept.spec
+    reporter = SweepReporter(swept, json_out=json_out, own_only=worker)
+    if not worker:
+        space = " × ".join(f"{d.field} {d.describe()}" for d in spec.space.dims)
+        how = f"grid of {spec.space.grid_size}" if spec.sampler == "grid" else "TPE"
+        reporter.info(
+            f"dltui: sweep {spec.name}: {spec.trials} trials ({how}: {space}), ranked by {spec.metric} on "
+            f"{float(spec.fixed.get('val_fraction', 0.1)):g} of the training split held out | {swept.dir}"
+        )
+        for line in notes:
+            reporter.info(f"dltui: note: {line}")
+    procs: list[Any] = []
+    with _Interrupts() as interrupted, reporter:
+        if k > 1:
+            args = ["--threads", str(threads)] + (["--timeout", timeout] if timeout else [])
+            for key in ("device", "data_dir", "dataset"):
+                if key in spec.fixed and not fresh:
+                    args += ["--" + key.replace("_", "-"), str(spec.fixed[key])]
+            seeds = [spec.seed + i if fresh else None for i in range(1, k)]
+            procs = spawn_workers(swept, k - 1, args, seeds)
+            reporter.info(f"dltui: {k} workers ({threads} thread{'s' if threads != 1 else ''} each); the others log "
+                          f"to {swept.dir}/worker-*.log")  # fmt: skip
+        try:
+            outcome = swept.work(
+                threads=threads, should_stop=interrupted, timeout_s=timeout_s, on_event=reporter.event,
+                on_trial=reporter.trial,
+            )  # fmt: skip
+        except DltuiError as exc:
+            outcome = "failed"
+            reporter.info(f"dltui: error: {exc}")
+        forwarded = False
+        while procs and any(p.poll() is None for p in procs):
+            if interrupted() and not forwarded:
+                for p in procs:
+                    with contextlib.suppress(OSError):
+                        p.send_signal(signal.SIGTERM)  # a second SIGTERM is ignored: they stop once
+                forwarded = True
+            time.sleep(0.2)
+    if interrupted():
+        outcome = "stopped"
+    reporter.finish(outcome)
+    if outcome == "stopped":
+        raise typer.Exit(EXIT_INTERRUPTED)
+    rows = reporter.rows
+    if not worker and not any(r.status == "finished" for r in rows):
+        codes = [r.exit_code for r in rows if r.exit_code]
+        raise typer.Exit(codes[0] if codes else 1)
+
+
 @app.command("eval")
 def eval_cmd(
     path: str = typer.Argument(..., metavar="RUN_DIR|MODEL.PT", help="a run directory or its model.pt"),

@@ -603,3 +603,217 @@ def print_inspection(spec: Any, data: Any, flags: str = "", console: Console | N
     for note in data.extras.get("notes") or []:
         console.print(f"note: {note}")
     console.print(f"train: dltui run --dataset {shlex.quote(spec.path)}{flags}")
+
+
+# --- dltui sweep: the leaderboard ---
+
+SWEEP_COLOURS = {"finished": "green", "pruned": "yellow", "running": "cyan", "failed": "red", "stopped": "yellow",
+                 "crashed": "red"}  # fmt: skip
+
+
+def _setting(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def leaderboard_table(rows: list[Any], metric: str, fields: list[str], limit: int | None = None) -> Table:
+    """`dltui sweep`'s table (rows: dltui.sweep.TrialRow, best first): rank, the metric at
+    each trial's best epoch, the swept settings, epochs, time, status, and the test accuracy
+    at that epoch (shown, never chosen by)."""
+    from rich.markup import escape as rich_escape
+
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    numeric = ["#", "trial", metric]
+    for col in ("#", "trial", metric, *fields, "epochs", "time", "test acc"):
+        table.add_column(col, justify="right" if col in numeric or col in ("epochs", "time", "test acc") else "left")
+    table.add_column("status", no_wrap=True, overflow="ellipsis", max_width=48)
+    shown = rows if limit is None or len(rows) <= limit else rows[: max(1, limit - 1)]
+    for r in shown:
+        c = SWEEP_COLOURS.get(r.status, "white")
+        epochs = f"{r.epochs_done}/{r.epochs}" if r.epochs else "-"
+        status = f"{r.status}: {r.reason}" if r.reason and r.status in ("failed", "crashed") else r.status
+        table.add_row(
+            str(r.rank or "-"), str(r.number), _f(r.value), *(_setting(r.params.get(k, "-")) for k in fields),
+            epochs, "-" if r.seconds is None else f"{r.seconds:.1f}s", _f(r.test_acc),
+            f"[{c}]{rich_escape(status)}[/]",
+        )  # fmt: skip
+    if len(shown) < len(rows):
+        table.add_row("…", f"{len(rows) - len(shown)} more", *[""] * (len(fields) + 5))
+    return table
+
+
+def leaderboard_line(r: Any, metric: str, fields: list[str]) -> str:
+    """One trial as a plain line: 'trial 3 finished  val_acc 0.9722  model mlp  lr 0.01  epochs 3/3  2.1s'."""
+    parts = [f"trial {r.number} {r.status}", f"{metric} {_f(r.value)}"]
+    parts += [f"{k} {_setting(r.params.get(k, '-'))}" for k in fields]
+    if r.epochs:
+        parts.append(f"epochs {r.epochs_done}/{r.epochs}")
+    if r.seconds is not None:
+        parts.append(f"{r.seconds:.1f}s")
+    if r.test_acc is not None:
+        parts.append(f"test_acc {r.test_acc:.4f}")
+    if r.reason and r.status != "finished":
+        parts.append(f"({r.reason})")
+    return "  ".join(parts)
+
+
+class SweepReporter:
+    """What `dltui sweep` shows while it runs: on a terminal a live leaderboard (refreshed
+    from the study's storage about once a second, so trials of other workers and other
+    machines show too) under the progress of this process's trial; otherwise one line per
+    ended trial, or one JSON object per ended trial with --json. leaderboard.csv is
+    rewritten whenever a trial ends. Use as a context manager around the sweep's work."""
+
+    POLL_S = 1.0
+
+    def __init__(self, sweep: Any, json_out: bool = False, own_only: bool = False, stdout=None, stderr=None):
+        import threading
+        import time
+
+        self.sweep, self.json_out, self.own_only = sweep, json_out, own_only
+        self.metric, self.fields = sweep.spec.metric, sweep.spec.space.fields
+        self.out = _SafeStream(stdout or sys.stdout)
+        self.console = Console(file=self.out, highlight=False, soft_wrap=True)
+        self.err = Console(file=_SafeStream(stderr or sys.stderr), highlight=False, soft_wrap=True)
+        self.live_mode = not json_out and not own_only and self.console.is_terminal
+        self.rows: list[Any] = []
+        self.ended: set[int] = set()  # trials already announced
+        self.current = ""  # this process's trial, for the live view
+        self.started = time.monotonic()
+        self._lock = threading.RLock()
+        self._done = threading.Event()
+        self._thread: Any = None
+        self._live: Any = None
+
+    def __enter__(self) -> SweepReporter:
+        import threading
+
+        with contextlib.suppress(Exception):  # trials ended before this process came (a resume)
+            self.ended = {r.number for r in self.sweep.rows() if r.status not in ("running",)}
+        if self.live_mode:
+            from rich.live import Live
+
+            self._live = Live(console=self.console, get_renderable=self._render, refresh_per_second=4, transient=True)
+            self._live.start()
+        if not self.own_only:
+            self._thread = threading.Thread(target=self._watch, name="dltui-sweep-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.poll()
+        if self._live is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._live.stop()
+            self._live = None
+
+    def info(self, text: str) -> None:
+        """A line for the user: stdout, or stderr where stdout is JSON."""
+        console = self.err if self.json_out else self.console
+        with self._lock:
+            console.print(text, markup=False)
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.POLL_S):
+            with contextlib.suppress(Exception):  # a storage hiccup: the next poll tries again
+                self.poll()
+
+    def poll(self) -> None:
+        """Read the leaderboard from the storage; announce trials that ended since; rewrite
+        leaderboard.csv when anything changed."""
+        with self._lock:
+            try:
+                rows = self.sweep.rows()
+            except Exception:
+                return
+            changed = [(r.number, r.status) for r in rows] != [(r.number, r.status) for r in self.rows]
+            self.rows = rows
+            for r in sorted(rows, key=lambda r: r.number):
+                if r.status != "running" and r.number not in self.ended:
+                    self.ended.add(r.number)
+                    if not self.own_only:
+                        self._announce(r)
+            if changed:
+                with contextlib.suppress(OSError):
+                    self.sweep.write_leaderboard(rows)
+
+    def trial(self, frozen: Any) -> None:
+        """Optuna's after-trial callback in this process: announce at once."""
+        if self.own_only:
+            with self._lock:
+                row = next((r for r in self.sweep.rows() if r.number == frozen.number), None)
+                if row is not None and row.number not in self.ended:
+                    self.ended.add(row.number)
+                    self._announce(row)
+        else:
+            self.poll()
+        self.current = ""
+
+    def _announce(self, r: Any) -> None:
+        if self.json_out:
+            self.out.write(json.dumps({"event": "trial", **r.to_dict(self.metric)}) + "\n")
+            self.out.flush()
+        elif not self.live_mode:
+            self.console.print(leaderboard_line(r, self.metric, self.fields), markup=False)
+
+    def event(self, number: int, event: Event) -> None:
+        """The engine's events of this process's trial (the training thread): its progress."""
+        if not self.live_mode:
+            return
+        label = f"trial {number}"
+        if isinstance(event, RunStarted):
+            self.current = f"{label}: starting {event.config.model}"
+        elif isinstance(event, BatchProgressed):
+            self.current = f"{label}: epoch {event.epoch}/{event.epochs}  step {event.step}/{event.steps}  loss {event.loss:.4g}"
+        elif isinstance(event, EpochEnded):
+            value = getattr(event, self.metric, None)
+            self.current = f"{label}: epoch {event.epoch}/{event.epochs} done  {self.metric} {_f(value)}"
+
+    def _render(self) -> Any:
+        import time
+
+        from rich.console import Group
+        from rich.text import Text
+
+        with self._lock:
+            rows = list(self.rows)
+        spec = self.sweep.spec
+        done = sum(r.status not in ("running",) for r in rows)
+        running = sum(r.status == "running" for r in rows)
+        elapsed = _eta(time.monotonic() - self.started)
+        head = f"sweep {spec.name}: {done}/{spec.trials} trials, {running} running, by {self.metric} | {elapsed}"
+        limit = max(3, self.console.size.height - 6)
+        parts: list[Any] = [Text(head, style="bold"), leaderboard_table(rows, self.metric, self.fields, limit)]
+        if self.current:
+            parts.append(Text(self.current, style="cyan"))
+        return Group(*parts)
+
+    def finish(self, outcome: str, workers: int = 1) -> None:
+        """The final table, the best trial and its `dltui run` line, and how to continue."""
+        rows = self.rows
+        spec, where = self.sweep.spec, self.sweep.dir
+        best = self.sweep.best(rows)
+        if self.json_out:
+            line = {"event": "sweep", "status": outcome, "name": spec.name, "metric": self.metric,
+                    "trials": len(rows), "dir": str(where)}  # fmt: skip
+            if best is not None:
+                line |= {"best": best.to_dict(self.metric), "command": self.sweep.run_command(best)}
+            self.out.write(json.dumps(line) + "\n")
+            self.out.flush()
+        elif not self.own_only:
+            self.console.print(leaderboard_table(rows, self.metric, self.fields))
+        if self.own_only:
+            return
+        if best is not None:
+            settings = "  ".join(f"{k} {_setting(best.params.get(k))}" for k in self.fields)
+            self.info(f"best: trial {best.number}, {self.metric} {_f(best.value)} (epoch {best.best_epoch}): {settings}")
+            self.info(f"train it alone: {self.sweep.run_command(best)}")
+        else:
+            self.info("no trial finished: see the reasons above")
+        self.info(f"leaderboard: {where / 'leaderboard.csv'}")
+        if outcome == "stopped":
+            self.info(f"dltui: sweep stopped; continue with: dltui sweep --resume {where}")
+        elif outcome == "timeout":
+            self.info(f"dltui: --timeout reached; continue with: dltui sweep --resume {where}")

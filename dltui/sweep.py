@@ -29,7 +29,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +139,7 @@ class TrialRow:
     run_dir: str = ""
     reason: str = ""
     rank: int | None = None  # finished trials only, 1 = best
+    exit_code: int | None = None  # a failed trial's, as `dltui run` would have exited
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         return {
@@ -387,7 +388,9 @@ def attach(
     if STUDY_ATTR not in attrs:
         raise SweepError(f"the study '{name}' in {shown_url(url)} was not made by dltui sweep")
     spec = SweepSpec.from_dict(attrs[STUDY_ATTR])
-    study = optuna.load_study(study_name=name, storage=store, sampler=_sampler(spec, sampler_seed), pruner=_pruner(spec))
+    study = optuna.load_study(
+        study_name=name, storage=store, sampler=_sampler(spec, sampler_seed), pruner=_pruner(spec)
+    )
     if trials is not None:
         n = number("trials", trials, int, "a whole number >= 1")
         if n < 1:
@@ -596,7 +599,7 @@ class Sweep:
                     t.number, status, value, dict(attrs.get("settings") or t.params), attrs.get("best_epoch"),
                     int(attrs.get("epochs_done", len(t.intermediate_values))), attrs.get("epochs"),
                     attrs.get("seconds"), attrs.get("test_acc"), attrs.get("test_loss"), str(attrs.get("host", "")),
-                    str(attrs.get("run_dir", "")), str(attrs.get("reason", "")),
+                    str(attrs.get("run_dir", "")), str(attrs.get("reason", "")), exit_code=attrs.get("exit_code"),
                 )
             )  # fmt: skip
         return rank(out, self.spec.direction)
@@ -807,17 +810,3 @@ def read_leaderboard(path: Path) -> list[dict[str, str]]:
             return list(csv.DictReader(f))
     except (OSError, csv.Error, UnicodeDecodeError):
         return []
-
-
-@dataclass
-class Progress:
-    """The trial this process is training, for a live display."""
-
-    number: int = -1
-    label: str = ""
-    epoch: int = 0
-    epochs: int = 0
-    step: int = 0
-    steps: int = 0
-    value: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

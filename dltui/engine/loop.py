@@ -482,11 +482,14 @@ class _Training:
         if cfg.dropout:
             apply_dropout(model, cfg.dropout, cfg.model)
         model = model.to(device)
-        self.channels_last = cuda and data.spec.kind == "image" and len(data.spec.input_shape) == 3
+        # channels-last convolutions: measured on the CPU (1 thread, batch 64, MNIST-sized):
+        # cnn 1.63x, inception 1.43x, resnet 1.31x, lenet 1.05x faster per epoch
+        conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+        self.channels_last = conv and data.spec.kind == "image" and len(data.spec.input_shape) == 3
         if cuda:
             torch.backends.cudnn.benchmark = True
-            if self.channels_last:
-                model.to(memory_format=torch.channels_last)
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
         if not cfg.compile:
             import torch.optim.lr_scheduler as schedulers
 

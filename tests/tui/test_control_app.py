@@ -27,8 +27,12 @@ def requests(run_dir: Path) -> list[dict]:
         return []
 
 
+def screen_text(app) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 def footer(app) -> str:
-    return app.screen._compositor.render_strips()[-1].text
+    return screen_text(app).splitlines()[-1]
 
 
 def test_a_learning_rate_is_a_positive_number_up_to_100():
@@ -63,6 +67,7 @@ async def test_a_live_run_takes_requests_and_its_notes_show_in_the_log():
         assert not isinstance(app.screen, LearningRateScreen)
         assert requests(run_dir) == [{"kind": "lr", "value": 0.05}]
         await wait_for(pilot, lambda: "lr 0.001 -> 0.05" in log_text(app), timeout=30)  # the run's note
+        await pilot.pause()
         assert any("0.05" in n.message and n.title == "Run" for n in app._notifications)  # and its toast
         await pilot.press("k", "S")
         assert requests(run_dir)[1:] == [{"kind": "checkpoint"}, {"kind": "stop-after-epoch"}]
@@ -123,23 +128,18 @@ async def test_a_diverged_run_can_be_left_as_it_is(processes):
 
 
 async def test_a_run_that_diverged_in_its_first_epoch_starts_again_slower(monkeypatch):
-    launched = []
-    monkeypatch.setattr("dltui.tui.app.DltuiApp._launch", lambda self, args, out: launched.append((args, out)))
     app = make_app({"dataset": "linear", "lr": 10, "epochs": 2}, start=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.attached is not None)
-        assert launched  # the launcher is ours here: run the run in this process instead
-        args, out = launched.pop()
-        from dltui.cli import app as cli
-
-        cli(args, standalone_mode=False)
         await wait_for(pilot, lambda: isinstance(app.screen, DivergedScreen))
         assert "No epoch was saved: start it again with lr halved (10 → 5)" in str(
             app.screen.query_one("Static").render()
         )
+        launched = []
+        monkeypatch.setattr(app, "_launch", lambda args, out: launched.append((args, out)))
         await pilot.press("enter")
         [(args, out)] = launched
-        assert args[args.index("--lr") + 1] == "5" and out != app.attached and out.parent == Path("runs")
+        assert float(args[args.index("--lr") + 1]) == 5 and args[args.index("--dataset") + 1] == "linear"
+        assert out != app.attached and out.parent == Path("runs")
 
 
 def drop_columns(run_dir: Path, *names: str) -> None:
@@ -164,28 +164,31 @@ async def test_charts_show_validation_curves_and_the_learning_rate():
         assert curves.lrs == pytest.approx([0.01, 0.001, 0.0001])  # the step schedule, epoch by epoch
         app._draw_tick()
         await pilot.pause()
+        await pilot.press("3")
         legend = str(app.query_one("#chart-legend").render())
         assert "val" in legend and "a: lr per epoch" in legend
         await pilot.press("a")
         await pilot.pause()
         assert charts.query_one(LrChart).display and not charts.query_one(AccuracyChart).display
-        assert "learning rate · now 0.0001" in charts.query_one(LrChart).plt.build()
+        assert "learning rate · now 0.0001" in screen_text(app)
         await pilot.press("a")
         await pilot.pause()
         assert charts.query_one(AccuracyChart).display and not charts.query_one(LrChart).display
 
 
-async def test_charts_of_a_run_without_validation_or_lr_columns():
-    run_dir = finished_run(Path("runs/old"), epochs=2)
+async def test_charts_of_a_run_from_before_validation_columns():
+    run_dir = finished_run(Path("runs/old"), epochs=2, lr=0.05)
     for name in ("events.jsonl", "evaluation.npz", "testset.npz"):  # an older dltui's files
         (run_dir / name).unlink()
-    drop_columns(run_dir, "lr", "val_loss", "val_acc")
+    drop_columns(run_dir, "val_loss", "val_acc")
     app = make_app(watch=run_dir)
     async with app.run_test(size=SIZE) as pilot:
         await wait_done(pilot)
+        await pilot.press("3")
         curves = app.query_one("#charts-view", Charts).run
-        assert curves.epochs == [1, 2] and not curves.val_loss and not curves.lrs
+        assert curves.epochs == [1, 2] and not curves.val_loss and not curves.val_acc
+        assert curves.lrs == [0.05, 0.05]
+        assert "val" not in str(app.query_one("#chart-legend").render()).split("a:")[0]
         await pilot.press("a")
         await pilot.pause()
-        assert "learning rate" in app.query_one(LrChart).plt.build()
-        assert "val" not in str(app.query_one("#chart-legend").render()).split("a:")[0]
+        assert "learning rate · now 0.05" in screen_text(app)
