@@ -81,11 +81,20 @@ def test_divergence_reports_exact_step(tmp_path, monkeypatch, device):
     assert "diverged at epoch 2, step 5 " in result.message, result.message
 
 
-def test_default_threads_leaves_a_core():
-    import os
+def test_thread_policy_follows_cores_and_load(monkeypatch):
+    from dltui import sysinfo
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert 1 <= loop.default_threads() <= max(1, cores - 1)
+    monkeypatch.setattr(sysinfo.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(sysinfo.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(sysinfo.os, "getloadavg", lambda: (0.1, 0, 0))
+    assert sysinfo.choose_threads()[0] == 4  # idle: every core
+    monkeypatch.setattr(sysinfo.os, "getloadavg", lambda: (3.2, 0, 0))
+    assert sysinfo.choose_threads()[0] == 1  # busy: one thread keeps a steady pace
+    monkeypatch.setattr(sysinfo.os, "getloadavg", lambda: (9.0, 0, 0))
+    assert sysinfo.choose_threads()[0] == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(sysinfo.os, "getloadavg", lambda: (0.0, 0, 0))
+    assert sysinfo.choose_threads()[0] == 2  # two ranks on this machine share its 4 cores
 
 
 def test_fused_optimizer_where_available(tmp_path):

@@ -36,7 +36,7 @@ from dltui.engine.events import (
 from dltui.engine.fastpath import bare_step, skip_dynamo_guards
 from dltui.engine.task import Task
 from dltui.errors import ConfigError, Diverged, DltuiError, StorageError
-from dltui.sysinfo import cpu_has_amx
+from dltui.sysinfo import choose_threads, cpu_has_amx
 
 if TYPE_CHECKING:
     import torch
@@ -51,22 +51,6 @@ EVAL_BATCH = 2048
 # on the CPU, convolutions' activations make big batches cost peak memory (cnn: +100 MB at
 # 2048) for no speed; dense models gain from them (softmax, 2k test rows: 2.2 -> 1.6 ms)
 CPU_CONV_EVAL_BATCH = 512
-
-
-def default_threads() -> int:
-    """Torch threads for training: every core this process may use but one, which is left to
-    the UI thread and the OS. On a 2-core machine that is 1: intra-op threads barely help the
-    small models here, and an OpenMP team that loses a core to another thread stalls at every
-    barrier (measured: 2.5x slower epochs), while one thread keeps a steady pace."""
-    import os
-
-    import torch
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(torch.get_num_threads(), cores - 1))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -383,6 +367,7 @@ class _Training:
         self.rollback = callbacks.Rollback(cfg.on_diverge == "rollback")
         self.stop_reason: str | None = None
         self.stop_after_epoch = False
+        self.thread_note = ""
         self.dist: Distributed | None = None
         self.writes = True
 
@@ -439,12 +424,16 @@ class _Training:
         if self.resumed and self.writes:  # before anything else: a directory another process writes is refused
             self.lock = rundir.lock_run_dir(Path(self.resumed))
         n_threads = threads or cfg.threads
-        if n_threads:
-            torch.set_num_threads(n_threads)
+        if not n_threads:
+            n_threads, why = choose_threads()
+            self.thread_note = f"threads: {n_threads} ({why}; --threads overrides)"
+        torch.set_num_threads(n_threads)
         device = self.device = dist.device if dist else resolve_device(cfg.device)
         cuda = device.type == "cuda"
         # record what is applied, not what was asked for
         notes = ["--compile has no effect on the CPU; recorded as off"] if cfg.compile and not cuda else []
+        if self.thread_note and not cuda:
+            notes.append(self.thread_note)
         amp = cfg.amp and (cuda or cpu_has_amx())
         if cfg.amp and not amp:
             notes.append("--amp: bf16 is slower than float32 on a CPU without AMX; recorded as off")

@@ -51,9 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 from dltui.data import DATASETS  # noqa: E402
 from dltui.engine import EpochEnded, RunFinished, train  # noqa: E402
-from dltui.engine.loop import default_threads, grad_clearer, make_optimizer  # noqa: E402
+from dltui.engine.loop import grad_clearer, make_optimizer  # noqa: E402
 from dltui.models import build_model  # noqa: E402
 from dltui.resolve import make_config  # noqa: E402
+from dltui.sysinfo import choose_threads  # noqa: E402
 
 LR, MOMENTUM = 0.01, 0.9
 MEAN, STD = (0.1307,), (0.3081,)
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.amp and args.device != "cuda":
         p.error("--amp applies to --device cuda only (dltui ignores it on the CPU)")
     device = torch.device(args.device)
-    threads = args.threads or default_threads()
+    threads = args.threads or choose_threads()[0]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
 
     with tempfile.TemporaryDirectory(prefix="dltui-bench-") as tmp:
