@@ -611,6 +611,10 @@ SWEEP_COLOURS = {"finished": "green", "pruned": "yellow", "running": "cyan", "fa
                  "crashed": "red"}  # fmt: skip
 
 
+def _seconds(s: float | None) -> str:
+    return "-" if s is None else f"{s:.2f}s" if s < 10 else f"{s:.0f}s"
+
+
 def _setting(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -619,22 +623,19 @@ def leaderboard_table(rows: list[Any], metric: str, fields: list[str], limit: in
     """`dltui sweep`'s table (rows: dltui.sweep.TrialRow, best first): rank, the metric at
     each trial's best epoch, the swept settings, epochs, time, status, and the test accuracy
     at that epoch (shown, never chosen by)."""
-    from rich.markup import escape as rich_escape
-
     table = Table(box=None, padding=(0, 1), header_style="bold")
-    numeric = ["#", "trial", metric]
-    for col in ("#", "trial", metric, *fields, "epochs", "time", "test acc"):
-        table.add_column(col, justify="right" if col in numeric or col in ("epochs", "time", "test acc") else "left")
-    table.add_column("status", no_wrap=True, overflow="ellipsis", max_width=48)
+    test = "test_acc" if metric.endswith("acc") else "test_loss"  # at the chosen epoch: shown, never chosen by
+    for col in ("#", "trial", metric, *fields, "epochs", "time", test.replace("_", " ")):
+        table.add_column(col, justify="left" if col in fields else "right")
+    table.add_column("status")
     shown = rows if limit is None or len(rows) <= limit else rows[: max(1, limit - 1)]
     for r in shown:
         c = SWEEP_COLOURS.get(r.status, "white")
         epochs = f"{r.epochs_done}/{r.epochs}" if r.epochs else "-"
-        status = f"{r.status}: {r.reason}" if r.reason and r.status in ("failed", "crashed") else r.status
         table.add_row(
             str(r.rank or "-"), str(r.number), _f(r.value), *(_setting(r.params.get(k, "-")) for k in fields),
-            epochs, "-" if r.seconds is None else f"{r.seconds:.1f}s", _f(r.test_acc),
-            f"[{c}]{rich_escape(status)}[/]",
+            epochs, _seconds(r.seconds), _f(getattr(r, test)),
+            f"[{c}]{r.status}[/]",
         )  # fmt: skip
     if len(shown) < len(rows):
         table.add_row("…", f"{len(rows) - len(shown)} more", *[""] * (len(fields) + 5))
@@ -643,14 +644,16 @@ def leaderboard_table(rows: list[Any], metric: str, fields: list[str], limit: in
 
 def leaderboard_line(r: Any, metric: str, fields: list[str]) -> str:
     """One trial as a plain line: 'trial 3 finished  val_acc 0.9722  model mlp  lr 0.01  epochs 3/3  2.1s'."""
-    parts = [f"trial {r.number} {r.status}", f"{metric} {_f(r.value)}"]
+    parts = [f"trial {r.number} {r.status}"] + ([f"{metric} {_f(r.value)}"] if r.value is not None else [])
     parts += [f"{k} {_setting(r.params.get(k, '-'))}" for k in fields]
     if r.epochs:
         parts.append(f"epochs {r.epochs_done}/{r.epochs}")
     if r.seconds is not None:
-        parts.append(f"{r.seconds:.1f}s")
+        parts.append(_seconds(r.seconds))
     if r.test_acc is not None:
         parts.append(f"test_acc {r.test_acc:.4f}")
+    elif r.test_loss is not None:
+        parts.append(f"test_loss {r.test_loss:.4g}")
     if r.reason and r.status != "finished":
         parts.append(f"({r.reason})")
     return "  ".join(parts)
@@ -811,7 +814,13 @@ class SweepReporter:
             self.info(f"best: trial {best.number}, {self.metric} {_f(best.value)} (epoch {best.best_epoch}): {settings}")
             self.info(f"train it alone: {self.sweep.run_command(best)}")
         else:
-            self.info("no trial finished: see the reasons above")
+            self.info("no trial finished")
+        reasons: dict[str, list[str]] = {}
+        for r in rows:
+            if r.status in ("failed", "crashed") and r.reason:
+                reasons.setdefault(r.reason, []).append(str(r.number))
+        for reason, numbers in reasons.items():
+            self.info(f"failed: trial{'s' if len(numbers) > 1 else ''} {', '.join(numbers)}: {reason}")
         self.info(f"leaderboard: {where / 'leaderboard.csv'}")
         if outcome == "stopped":
             self.info(f"dltui: sweep stopped; continue with: dltui sweep --resume {where}")

@@ -316,10 +316,7 @@ def create(
     n = number("trials", n, int, "a whole number >= 1")
     if n < 1:
         raise ConfigError("trials", f"{n} is out of range (a whole number >= 1)")
-    if out:
-        directory = user_path("out", out)
-    else:
-        directory = default_sweep_dir(name)
+    directory = (user_path("out", out) if out else default_sweep_dir(name)).absolute()
     if (directory / SWEEP_FILE).exists():
         raise SweepError(f"'{directory}' already holds a sweep (continue it with --resume {directory})")
     _make_dir(directory)
@@ -368,7 +365,7 @@ def attach(
     if "://" in target:
         url, directory = target, None
     else:
-        directory = user_path("join", target)
+        directory = user_path("join", target).absolute()
         recorded = _read_json(directory / SWEEP_FILE)
         if not recorded:
             raise SweepError(f"'{target}' is not a sweep directory (no {SWEEP_FILE} in it)")
@@ -398,7 +395,7 @@ def attach(
         spec.trials = n
         study.set_user_attr(STUDY_ATTR, spec.to_dict())
     if directory is None:
-        directory = user_path("out", out) if out else default_sweep_dir(name)
+        directory = (user_path("out", out) if out else default_sweep_dir(name)).absolute()
         mine = _read_json(directory / SWEEP_FILE)
         if mine and mine.get("name") != name:
             raise SweepError(f"'{directory}' holds another sweep ('{mine.get('name')}'); pick another --out")

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -415,7 +416,7 @@ class DltuiApp(App[int]):
         where = "··" if self.masked else shown_path(ev.run_dir)
         self.log_line(f"{cfg.model}: {ev.n_params:,} parameters · {ev.steps_per_epoch} steps/epoch · run dir {where}")
         for note in ev.notes:  # settings not applied, columns dropped, files skipped
-            self.log_line(f"[yellow]note:[/yellow] {note}")
+            self.log_line(f"[yellow]note:[/yellow] {escape(note)}")
         self.refresh_bindings()
 
     def _epoch(self, ev: Any) -> None:
@@ -564,7 +565,7 @@ class DltuiApp(App[int]):
 
     def _noted(self, ev: Any, toast: bool) -> None:
         """What the run did on request or on its own (a rollback, a new lr, a checkpoint)."""
-        self.log_line(f"[cyan]epoch {ev.epoch}:[/cyan] {ev.text}")
+        self.log_line(f"[cyan]epoch {ev.epoch}:[/cyan] {escape(ev.text)}")
         if toast:
             self.notify(ev.text, title="Run", timeout=6)
 
