@@ -171,6 +171,22 @@ def shown_url(url: str) -> str:
         return url.split("@")[-1]
 
 
+DRIVERS = {
+    "psycopg": "pip install 'psycopg[binary]'",
+    "psycopg2": "pip install psycopg2-binary",
+    "MySQLdb": "pip install mysqlclient, or use mysql+pymysql://… after pip install pymysql",
+    "pymysql": "pip install pymysql",
+}
+
+
+def driver_url(url: str) -> str:
+    """``url`` with a driver SQLAlchemy can load from what dltui installs: a plain
+    postgresql:// (whose default driver depends on the SQLAlchemy version) uses psycopg 3;
+    a URL naming its driver (postgresql+psycopg2://, mysql+pymysql://) is used as given."""
+    scheme, sep, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}" if sep and scheme in ("postgresql", "postgres") else url
+
+
 def storage_url(recorded: str, directory: Path) -> str:
     return f"sqlite:///{(directory / DATABASE).absolute()}" if recorded == DATABASE else recorded
 
@@ -201,11 +217,11 @@ def open_storage(url: str, on_stale: Callable[[Any, Any], None] | None = None) -
             raise SweepError(f"--storage: cannot open the SQLite file '{path}' ({exc})") from None
         engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **kwargs)
-    except ModuleNotFoundError as exc:
-        hint = {"psycopg2": "pip install psycopg2-binary", "MySQLdb": "pip install mysqlclient, or use "
-                "mysql+pymysql://… with pip install pymysql"}.get(str(exc.name), f"pip install {exc.name}")  # fmt: skip
-        raise SweepError(f"--storage: {shown} needs the database driver '{exc.name}' ({hint})") from None
+        return optuna.storages.RDBStorage(driver_url(url), engine_kwargs=engine, **kwargs)
+    except ImportError as exc:  # Optuna's own, raised from the driver's
+        module = getattr(exc.__cause__ or exc, "name", None) or "?"
+        hint = DRIVERS.get(module.split(".")[0], f"pip install {module}")
+        raise SweepError(f"--storage: {shown} needs the database driver '{module}' ({hint})") from None
     except Exception as exc:  # sqlalchemy's ArgumentError, OperationalError, …: one line
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
         raise SweepError(f"--storage: cannot open {shown} ({reason})") from None
