@@ -732,9 +732,15 @@ def models(
 
 @app.command()
 def summary(
-    model: str = typer.Argument(..., metavar="MODEL", help="model name (see `dltui models`)"),
+    model: str = typer.Argument(
+        ..., metavar="MODEL", help="model name (see `dltui models`) or your FILE.py:NAME / package.module:NAME"
+    ),
     dataset: str | None = typer.Option(
-        None, "--dataset", "-d", metavar="NAME", help="the dataset to shape it for [default: the one it is made for]"
+        None,
+        "--dataset",
+        "-d",
+        metavar="NAME|PATH",
+        help="the dataset to shape it for, or your data file/folder [default: the one it is made for]",
     ),
     json_out: bool = typer.Option(False, "--json", help="print the summary as one JSON object"),
 ) -> None:
@@ -744,13 +750,23 @@ def summary(
     from dltui.models import MODELS
 
     key = model.strip().lower()
-    if key not in MODELS:  # said here: the library's ConfigError would name a --model flag this command lacks
+    own = ":" in model or model.strip().endswith(".py") or (dataset is not None and "/" in dataset)
+    if key not in MODELS and not own:  # said here: the library's error would name a --model flag it lacks
         fail(f"unknown model '{model}'{suggest(key, tuple(MODELS))} (choose from: {', '.join(MODELS)})")
-    from dltui.models.summary import summarize
+    from dltui.models.summary import summarize, summarize_module
     from dltui.reporting import print_summary
 
     try:
-        print_summary(summarize(key, dataset), json_out)
+        if own:  # a user's model or data: shaped through the same resolution a run uses
+            from dltui.data import DATASETS, sources
+            from dltui.models import build_model
+            from dltui.resolve import make_config
+
+            cfg = make_config(model=model, **({"dataset": dataset} if dataset else {}))
+            spec = DATASETS[cfg.dataset] if cfg.data_schema is None else sources.load(cfg).spec
+            print_summary(summarize_module(build_model(cfg.model, spec), spec, cfg.model_label), json_out)
+        else:
+            print_summary(summarize(key, dataset), json_out)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
 

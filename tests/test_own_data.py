@@ -213,3 +213,14 @@ def test_config_is_the_ground_floor():
         for path in (pkg / folder).glob("*.py"):
             above = {m for m in imports(path) if m.split(".")[1] in ("resolve", "engine", "cli", "tui", "reporting")}
             assert not above, f"{path.name} imports {above}"
+
+
+def test_summary_takes_a_model_file_and_a_data_path(tmp_path):
+    model = f"{ROOT / 'examples' / 'course_cnn.py'}:Net"
+    result = cli("summary", model, "--dataset", "mnist")
+    assert result.exit_code == 0, result.output
+    assert "conv1 (Conv2d)" in result.output and "8,490" in result.output
+    csv = diabetes_like(tmp_path / "d.csv")
+    table = cli("summary", "mlp", "--dataset", str(csv))
+    assert table.exit_code == 0, table.output
+    assert "2,561" in table.output  # 8*256+256 + 256*1+1
