@@ -20,6 +20,7 @@ HEADLESS = [
     "dltui.models.heads",
     "dltui.data.sources",
     "dltui.data.table",
+    "dltui.data.tablefile",
     "dltui.data.imagefolder",
     "dltui.data.augment",
     "dltui.engine.callbacks",

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dltui.data import split_indices
-from dltui.data import table as table_mod
+from dltui.data import split_indices, tablefile
 from dltui.data.table import open_table
 from dltui.errors import ConfigError, DataError
 
@@ -142,7 +141,7 @@ def test_tsv_gzip_and_sniffed_txt_read_like_the_csv(tmp_path):
 
 def test_quoted_delimiters_newlines_and_stray_quotes_are_not_ragged(tmp_path, monkeypatch):
     # tiny scan chunks: the quote parity and open records must carry across chunk ends
-    monkeypatch.setattr(table_mod, "CHUNK", 7)
+    monkeypatch.setattr(tablefile, "CHUNK", 7)
     rows = [["note", "height", "y"]] + [
         [f'said "hi, {i % 4}"\nthen left', str(150 + i % 17), str(i % 2)] for i in range(30)
     ]
@@ -391,7 +390,7 @@ def test_short_row_is_found_whatever_the_chunk_size(tmp_path, monkeypatch):
     body = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(200))
     (tmp_path / "short.csv").write_text("a,b,y\n" + body + "7,1\n" + body)
     for chunk in (3, 64, 1 << 22):
-        monkeypatch.setattr(table_mod, "CHUNK", chunk)
+        monkeypatch.setattr(tablefile, "CHUNK", chunk)
         with pytest.raises(DataError) as e:
             open_table(tmp_path / "short.csv")
         assert "line 202 has 2 fields" in one_line_error(e, "short.csv")
