@@ -293,6 +293,9 @@ def run(
     nproc: str | None = typer.Option(
         None, "--nproc", metavar="N", help="data-parallel on N processes of this machine (starts torchrun)"
     ),
+    graph: bool | None = typer.Option(
+        None, "--graph/--no-graph", help="CUDA: capture the training step as one CUDA graph [default: where it can]"
+    ),
 ) -> None:
     """Train headless: live progress on a terminal, one line per epoch otherwise."""
     from dltui.resolve import make_config
@@ -390,6 +393,7 @@ def _torchrun(raw: str) -> int:
 RUN_FLAGS = (
     "threads", "target", "text", "task", "image_size", "test", "val_fraction", "schedule", "warmup", "step_size",
     "gamma", "early_stop", "monitor", "min_delta", "clip_grad", "label_smoothing", "dropout", "augment", "on_diverge",
+    "graph",
 )  # fmt: skip
 
 
@@ -549,6 +553,7 @@ def sweep(
     shows live and is written to leaderboard.csv. Exit 0 when a trial finished, 130 on Ctrl+C."""
     from dltui import sweep as sweeps
     from dltui.config import number, usable_cores
+    from dltui.sweep_trial import worker_threads
 
     given = {**_config_flags(locals()), **_run_flags(locals())}
     given.pop("out", None)
@@ -589,7 +594,7 @@ def sweep(
             fresh = True
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
-    _run_sweep(swept, notes, fresh, k, sweeps.worker_threads(k, n_threads), timeout, timeout_s, json_out, worker)
+    _run_sweep(swept, notes, fresh, k, worker_threads(k, n_threads), timeout, timeout_s, json_out, worker)
 
 
 def _flag_list(keys: list[str]) -> str:
@@ -621,7 +626,7 @@ def _run_sweep(swept, notes, fresh, k, threads, timeout, timeout_s, json_out, wo
     import time
 
     from dltui.reporting import SweepReporter
-    from dltui.sweep import spawn_workers
+    from dltui.sweep_trial import spawn_workers
 
     spec = swept.spec
     reporter = SweepReporter(swept, json_out=json_out, own_only=worker)

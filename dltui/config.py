@@ -43,6 +43,7 @@ class TrainConfig:
     out: str | None = None  # run directory; None: runs/<timestamp>-<dataset>-<model>
     amp: bool = False  # bf16 autocast (recorded as off where it did not apply)
     compile: bool = False  # torch.compile (CUDA only; likewise)
+    graph: bool = True  # CUDA: the training step captured as one CUDA graph where it can be (--no-graph: off)
     threads: int | None = None  # CPU threads for torch; None: torch's default; recorded as applied
     # your own data (a path in `dataset`)
     target: str | None = None  # table: the label column (name or index); None: the last column

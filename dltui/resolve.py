@@ -133,6 +133,7 @@ def make_config(**raw: Any) -> TrainConfig:
         out=out,
         amp=boolean("amp", given.get("amp", False)),
         compile=boolean("compile", given.get("compile", False)),
+        graph=boolean("graph", given.get("graph", True)),
         threads=threads,
         data_schema=schema,
         **({k: v for k, v in own.items() if v is not None} if schema is not None else {}),

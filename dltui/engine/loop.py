@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dltui.engine import callbacks, rundir
+from dltui.engine import callbacks, graphs, rundir
 from dltui.engine import checkpoint as ckpt_io
 from dltui.engine.distributed import SYNC_EVERY, Distributed, RankLost
 from dltui.engine.events import (
@@ -70,9 +70,10 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({n} thread{'' if n == 1 else 's'})"
 
 
-def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, params, capturable: bool = False) -> torch.optim.Optimizer:
     """The optimizer ``cfg`` names, fused (one kernel for all parameters) where torch has it:
-    the per-parameter Python loop costs as much as a small model's forward pass."""
+    the per-parameter Python loop costs as much as a small model's forward pass.
+    ``capturable``: Adam's step counter on the device, so a CUDA graph can hold its step."""
     import torch
 
     params = list(params)
@@ -83,7 +84,8 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer in ("sgd", "momentum"):
         cls, kw = torch.optim.SGD, {"momentum": cfg.momentum}
     else:
-        cls, kw = (torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW), {}
+        cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        kw = {"capturable": True} if capturable else {}
     try:
         return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True, **kw)
     except (RuntimeError, TypeError, ValueError):  # older torch, or a device without fused kernels
@@ -483,7 +485,15 @@ class _Training:
             import torch.optim.lr_scheduler as schedulers
 
             skip_dynamo_guards(torch.optim.Optimizer, schedulers.LRScheduler)
-        self.optimizer = make_optimizer(cfg, model.parameters())
+        self.graphed, why = graphs.plan(cfg, device.type, data.spec.kind, dist is not None)
+        if cuda:
+            notes.append(
+                "CUDA graph: the training step is captured and replayed; each epoch's last partial batch runs eagerly"
+                if self.graphed
+                else f"CUDA graph: off ({why})"
+            )
+        self.graph_step: graphs.Step | None = None
+        self.optimizer = make_optimizer(cfg, model.parameters(), capturable=self.graphed)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
         if self.checkpoint is not None:  # every tensor checked before any is used
             where = Path(self.resumed or ".") / ckpt_io.CHECKPOINT
@@ -610,6 +620,7 @@ class _Training:
         old = self.schedule.lr
         good = self.rollback.restore(self.raw_model, self.optimizer)
         self.schedule.scale(0.5)
+        self.graph_step = None  # new optimizer state and a new lr: captured again
         self.emit(
             RunNoted(
                 exc.epoch,
@@ -622,6 +633,9 @@ class _Training:
         """One pass over the training rows: the hot loop. Values stay on the device, one
         tensor per step, until an event is due."""
         import torch
+
+        if self.graphed:
+            return self._train_epoch_graphed(epoch)
 
         cfg, model, optimizer, task, gather = self.cfg, self.model, self.optimizer, self.task, self.gather
         opt_step = self.opt_step
@@ -690,6 +704,78 @@ class _Training:
             _diverged(epoch, loss_vec, 0)
         train_acc = correct / (n * y_perm[0].numel()) if task.has_accuracy else None
         train_s = time.perf_counter() - t0
+        self.samples += n
+        self.train_s += train_s
+        return train_loss, train_acc, train_s
+
+    def _train_epoch_graphed(self, epoch: int) -> tuple[float, float | None, float]:
+        """The epoch as replays of the captured step (see graphs.py); the step is captured
+        at the first epoch's start, after a few real, counted warm-up steps, and again after
+        anything replaced what it points at (a rollback, a live lr change)."""
+        import torch
+
+        cfg, bs, device, task = self.cfg, self.bs, self.device, self.task
+        t0 = self.t_epoch = time.perf_counter()
+        perm = torch.randperm(len(self.y_train), generator=self.gen, device=device)
+        n = len(perm)
+        full, rest = graphs.batches(n, bs)
+        rows = perm[: full * bs].view(full, bs)
+        done = 0
+        if self.graph_step is None:
+            warm = min(graphs.WARMUP_STEPS, full)
+            try:
+                self.graph_step = graphs.capture(
+                    self.model, self.optimizer, self.gather, self.y_train, self.loss,
+                    task.predict if task.has_accuracy else None, list(rows[:warm]), self.amp, cfg.clip_grad,
+                )  # fmt: skip
+            except Exception as exc:  # a model that cannot be captured trains eagerly, said once
+                self.graphed = False
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+                self.emit(RunNoted(epoch, f"CUDA graph: capture failed ({first}); training eagerly"))
+                return self.train_epoch(epoch)
+            done = warm  # the warm-up steps trained on this epoch's first batches; their sums are in
+        else:
+            self.graph_step.reset()
+        step = self.graph_step
+        next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        for i in range(done, full):
+            step.run(rows[i])
+            if self.stop():
+                raise _Stopped
+            if time.monotonic() >= next_event:
+                self.writer.check()
+                mean = float(step.loss_sum) / ((i + 1) * bs)  # the epoch so far: one sync per event
+                if not math.isfinite(mean):
+                    raise Diverged(epoch, i + 1, mean)
+                now = time.perf_counter()
+                rate = (i + 1) * bs / max(now - t0, 1e-9)
+                eta = (now - t0) / (i + 1) * (full - i - 1 + (cfg.epochs - epoch) * self.steps)
+                self.emit(BatchProgressed(epoch, cfg.epochs, i + 1, self.steps, mean, rate, eta))
+                self._obey(epoch, i + 1)
+                next_event = time.monotonic() + PROGRESS_INTERVAL_S
+        if rest:  # the partial batch, eagerly: every row counts once
+            idx = perm[full * bs :]
+            yb = self.y_train.index_select(0, idx)
+            with torch.autocast(device.type, torch.bfloat16, enabled=self.amp):
+                out = self.model(self.gather(idx))
+            out = out.float()
+            loss = self.loss(out, yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_grad:
+                params = [p for g in self.optimizer.param_groups for p in g["params"]]
+                torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad, foreach=True)
+            self.optimizer.step()
+            step.loss_sum.add_(loss.detach().double() * rest)
+            if task.has_accuracy:
+                step.correct.add_((task.predict(out.detach()) == yb).sum())
+        loss_sum, correct = float(step.loss_sum), int(step.correct)
+        train_loss = loss_sum / n
+        if not math.isfinite(train_loss):
+            raise Diverged(epoch, self.steps, train_loss)
+        train_acc = correct / (n * self.y_train[0].numel()) if task.has_accuracy else None
+        train_s = time.perf_counter() - t0
+        self.done_steps += self.steps
         self.samples += n
         self.train_s += train_s
         return train_loss, train_acc, train_s
@@ -806,6 +892,7 @@ class _Training:
             if req.kind == "lr":
                 old = self.schedule.lr
                 self.schedule.scale(req.value / old)
+                self.graph_step = None  # the captured step baked the old rate in
                 self.emit(RunNoted(epoch, f"lr {old:.4g} -> {self.schedule.lr:.4g} on request"))
             elif req.kind == "checkpoint":
                 name = f"checkpoint-e{epoch}-s{step}.pt" if step is not None else f"checkpoint-e{epoch}.pt"
