@@ -1,6 +1,6 @@
 """Epoch time of dltui against the loop people already write, and against the limit.
 
-usage: python tests/benchmarks/train_speed.py [--device cpu|cuda] [--amp] [--data-dir DIR]
+usage: python tests/benchmarks/train_speed.py [--device cpu|cuda (adds a bare loop whose step is one CUDA graph)] [--amp] [--data-dir DIR]
        [--epochs N] [--rounds R] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T]
        [--rss-model cnn]
        python tests/benchmarks/train_speed.py --generate DIR   # only write the generated root
@@ -194,9 +194,10 @@ def _normalised(x_uint8: torch.Tensor) -> torch.Tensor:
     return (x_uint8.float().div(255).sub(MEAN[0]).div(STD[0])).unsqueeze(1).contiguous()
 
 
-def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.device, amp: bool):
+def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.device, amp: bool, graph: bool = False):
     """The limit: device-resident float tensors, train steps, a bare evaluation (bf16
-    autocast around the forward passes with --amp, as dltui does)."""
+    autocast around the forward passes with --amp, as dltui does). ``graph`` (CUDA): the
+    whole step captured in one CUDA graph, the floor a launch-bound model can reach."""
     from torchvision import datasets
 
     train_set = datasets.MNIST(root, train=True, download=False)
@@ -204,10 +205,15 @@ def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.dev
     x, y = _normalised(train_set.data).to(device), train_set.targets.to(device)
     xt, yt = _normalised(test_set.data).to(device), test_set.targets.to(device)
     model = _model(model_name, device)
+    if any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):  # the memory format dltui uses
+        model.to(memory_format=torch.channels_last)
+        x, xt = x.contiguous(memory_format=torch.channels_last), xt.contiguous(memory_format=torch.channels_last)
     cfg = make_config(dataset="mnist", model=model_name, lr=LR, optimizer="momentum", momentum=MOMENTUM, data_dir=root)
     optimizer = make_optimizer(cfg, model.parameters())  # the optimizer dltui builds
     clear_grads = grad_clearer(optimizer)  # and its way of dropping gradients: the limit is the same step
     n, times, acc = len(x), [], 0.0
+    if graph:
+        return _bare_graph(model, optimizer, x, y, xt, yt, epochs, bs, amp)
     for _ in range(epochs):
         _sync(device)
         t0 = time.perf_counter()
@@ -225,6 +231,48 @@ def run_bare(root: str, model_name: str, epochs: int, bs: int, device: torch.dev
             for s in range(0, len(xt), BARE_EVAL_BATCH):
                 correct += (model(xt[s : s + BARE_EVAL_BATCH]).argmax(1) == yt[s : s + BARE_EVAL_BATCH]).sum()
         acc = int(correct) / len(xt)  # syncs
+        times.append(time.perf_counter() - t0)
+    return times, acc
+
+
+def _bare_graph(model, optimizer, x, y, xt, yt, epochs: int, bs: int, amp: bool):
+    """PyTorch's whole-network capture recipe on the bare loop: full batches replayed from
+    static buffers (the partial last batch is dropped: this is the floor, not a product)."""
+    device = x.device
+    sx, sy = x[:bs].clone(), y[:bs].clone()
+
+    def step():
+        with torch.autocast("cuda", torch.bfloat16, enabled=amp, cache_enabled=False):
+            out = model(sx)
+        F.cross_entropy(out.float(), sy).backward()
+        optimizer.step()
+
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            optimizer.zero_grad(set_to_none=True)
+            step()
+    torch.cuda.current_stream(device).wait_stream(side)
+    optimizer.zero_grad(set_to_none=True)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    times, acc = [], 0.0
+    for _ in range(epochs):
+        _sync(device)
+        t0 = time.perf_counter()
+        model.train()
+        for i in range(0, len(x) - bs + 1, bs):
+            sx.copy_(x[i : i + bs])
+            sy.copy_(y[i : i + bs])
+            g.replay()
+        model.eval()
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=amp):
+            for s in range(0, len(xt), BARE_EVAL_BATCH):
+                correct += (model(xt[s : s + BARE_EVAL_BATCH]).argmax(1) == yt[s : s + BARE_EVAL_BATCH]).sum()
+        acc = int(correct) / len(xt)
         times.append(time.perf_counter() - t0)
     return times, acc
 
@@ -310,11 +358,11 @@ def main(argv: list[str] | None = None) -> int:
             "epoch times include evaluation on the test split for all three loops "
             "(bare: train steps on pre-normalised unshuffled tensors + forward/argmax eval)"
         )
-        rows = []
+        rows, graph_rows = [], []
         for name in models:
             torch.set_num_threads(threads)
             ref, ref_acc = run_reference(root, name, args.epochs, args.batch_size, device)
-            dl, bare = [], []  # timed epochs, pooled over rounds that alternate the two loops
+            dl, bare, floor = [], [], []  # timed epochs, pooled over rounds that alternate the loops
             for k in range(args.rounds):
                 out = str(Path(tmp) / f"run-{name}-{k}")
                 times, dl_acc = run_dltui(root, name, args.epochs, args.batch_size, device, threads, out, args.amp)
@@ -322,8 +370,14 @@ def main(argv: list[str] | None = None) -> int:
                 torch.set_num_threads(threads)
                 times, bare_acc = run_bare(root, name, args.epochs, args.batch_size, device, args.amp)
                 bare += _timed(times)
+                if device.type == "cuda":
+                    times, _ = run_bare(root, name, args.epochs, args.batch_size, device, args.amp, graph=True)
+                    floor += _timed(times)
             r, d, b = statistics.median(_timed(ref)), statistics.median(dl), statistics.median(bare)
             rows.append((name, r, d, b, ref_acc, dl_acc, bare_acc))
+            if floor:
+                g = statistics.median(floor)
+                graph_rows.append(f"| {name} | {d:.3f} | {b:.3f} | {g:.4f} | {d / g:.2f}x |")
             print(
                 f"  {name}: reference (first: warm-up) {[round(t, 3) for t in ref]}  "
                 f"dltui timed {[round(t, 3) for t in dl]}  bare timed {[round(t, 3) for t in bare]}",
@@ -345,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| {ra:.3f} / {da:.3f} / {ba:.3f} |"
         )
     print()
+    if graph_rows:
+        print("| model | dltui s/epoch | bare eager | bare, step in one CUDA graph | dltui / graph floor |")
+        print("|---|---:|---:|---:|---:|")
+        print("\n".join(graph_rows))
+        print()
     if rss is not None:
         print(
             f"peak RSS of `dltui run --dataset mnist --model {args.rss_model} --epochs {args.epochs}` "
