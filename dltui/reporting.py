@@ -769,7 +769,8 @@ class SweepReporter:
         if isinstance(event, RunStarted):
             self.current = f"{label}: starting {event.config.model}"
         elif isinstance(event, BatchProgressed):
-            self.current = f"{label}: epoch {event.epoch}/{event.epochs}  step {event.step}/{event.steps}  loss {event.loss:.4g}"
+            step = f"step {event.step}/{event.steps}  loss {event.loss:.4g}"
+            self.current = f"{label}: epoch {event.epoch}/{event.epochs}  {step}"
         elif isinstance(event, EpochEnded):
             value = getattr(event, self.metric, None)
             self.current = f"{label}: epoch {event.epoch}/{event.epochs} done  {self.metric} {_f(value)}"
@@ -811,7 +812,8 @@ class SweepReporter:
             return
         if best is not None:
             settings = "  ".join(f"{k} {_setting(best.params.get(k))}" for k in self.fields)
-            self.info(f"best: trial {best.number}, {self.metric} {_f(best.value)} (epoch {best.best_epoch}): {settings}")
+            at = f"{self.metric} {_f(best.value)} (epoch {best.best_epoch})"
+            self.info(f"best: trial {best.number}, {at}: {settings}")
             self.info(f"train it alone: {self.sweep.run_command(best)}")
         else:
             self.info("no trial finished")

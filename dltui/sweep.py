@@ -7,148 +7,52 @@ or TPE) and the median pruner are Optuna's objects: this module only turns a tri
 settings into an ordinary run (``engine.train``) and reports its per-epoch validation
 metric back. Nothing is ever chosen by the test split.
 
-On disk, for viewers (the app, `dltui runs`), all plain files:
-
-    <sweep>/sweep.json           format, name, metric, direction, trials, sampler, fixed
-                                 settings, space, storage (without password), command
-    <sweep>/leaderboard.csv      one row per trial, best first, atomically replaced
-    <sweep>/sweep.db             the study, when the storage is the default SQLite file
-    <sweep>/trial-NNN-<label>/   an ordinary run directory, plus trial.json (its outcome)
-    <sweep>/worker-K.log         what the extra processes of --parallel printed
+The files a sweep leaves for viewers are described in :mod:`dltui.sweep_board`; what may
+be swept in :mod:`dltui.sweep_space`; one trial in :mod:`dltui.sweep_trial`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import json
-import math
 import os
 import socket
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltui.config import MONITORS, choose, number, user_path
 from dltui.errors import EXIT_USAGE, ConfigError, DltuiError
+from dltui.sweep_board import (
+    DATABASE,
+    DEFAULT_TRIALS,
+    LEADERBOARD,
+    SWEEP_FILE,
+    SweepSpec,
+    TrialRow,
+    pruner_settings,
+    rank,
+    read_json,
+    run_command,
+    write_leaderboard,
+)
 from dltui.sweep_space import Space, flag, fmt, split_flags
 
 if TYPE_CHECKING:
     import optuna
 
-FORMAT = 1
-SWEEP_FILE = "sweep.json"
-LEADERBOARD = "leaderboard.csv"
-DATABASE = "sweep.db"
-TRIAL_FILE = "trial.json"
 STUDY_ATTR = "dltui_sweep"  # the spec, kept in the study so a worker given only a URL has it
-DEFAULT_TRIALS = 20
 VAL_FRACTION = "0.1"  # what a sweep holds out when --val-fraction is not given
 HEARTBEAT_S = 30  # a worker's trial shows it is alive this often; after GRACE_S without, it is failed and retried
 GRACE_S = 120
 SQLITE_TIMEOUT_S = 60  # how long a worker waits for another's write to the SQLite file
-STATUSES = ("finished", "pruned", "running", "failed", "stopped", "crashed")
 
 
 class SweepError(DltuiError):
     """A sweep cannot be started or joined as asked (exit 2)."""
 
     exit_code = EXIT_USAGE
-
-
-class _TrialFailed(Exception):
-    """A trial failed (recorded); the sweep goes on."""
-
-
-class _Interrupted(Exception):
-    """Ctrl+C: the trial is stopped and queued again; the sweep ends."""
-
-
-class _Surplus(Exception):
-    """Other workers filled the sweep while this one asked for a trial."""
-
-
-@dataclass
-class SweepSpec:
-    """What a sweep compares, as sweep.json and the study's user attribute record it."""
-
-    name: str
-    metric: str  # val_acc | val_loss
-    trials: int
-    fixed: dict[str, Any]  # config flags as given (text), val_fraction and monitor included
-    space: Space
-    seed: int = 0
-    prune: bool = True
-    storage: str = DATABASE  # DATABASE (in the sweep directory) or a URL without its password
-    created: float = 0.0
-    host: str = ""
-    command: str = ""
-
-    @property
-    def direction(self) -> str:
-        return "maximize" if self.metric.endswith("acc") else "minimize"
-
-    @property
-    def sampler(self) -> str:
-        return "grid" if self.space.is_grid else "tpe"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT, "kind": "dltui-sweep", "name": self.name, "metric": self.metric,
-            "direction": self.direction, "trials": self.trials, "sampler": self.sampler,
-            "grid_size": self.space.grid_size, "prune": self.prune, "pruner": pruner_settings(self),
-            "seed": self.seed, "fixed": self.fixed, "space": self.space.to_list(), "storage": self.storage,
-            "created": self.created, "host": self.host, "command": self.command,
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SweepSpec:
-        return cls(
-            str(d["name"]), str(d["metric"]), int(d["trials"]), dict(d.get("fixed") or {}),
-            Space.from_list(list(d.get("space") or [])), int(d.get("seed") or 0), bool(d.get("prune", True)),
-            str(d.get("storage") or DATABASE), float(d.get("created") or 0), str(d.get("host") or ""),
-            str(d.get("command") or ""),
-        )  # fmt: skip
-
-
-def pruner_settings(spec: SweepSpec) -> dict[str, int]:
-    """MedianPruner for short runs: judge from the second epoch (the first is noisy), once a
-    few trials have finished (2 of a 4-trial grid, 5 of 20 or more)."""
-    return {"n_startup_trials": max(2, min(5, spec.trials // 4)), "n_warmup_steps": 2}
-
-
-@dataclass
-class TrialRow:
-    """One trial as the leaderboard shows it."""
-
-    number: int
-    status: str  # one of STATUSES
-    value: float | None  # the metric: the best epoch's (so far, for running and pruned trials)
-    params: dict[str, Any]
-    best_epoch: int | None = None
-    epochs_done: int = 0
-    epochs: int | None = None
-    seconds: float | None = None
-    test_acc: float | None = None  # at the best epoch: shown, never chosen by
-    test_loss: float | None = None
-    host: str = ""
-    run_dir: str = ""
-    reason: str = ""
-    rank: int | None = None  # finished trials only, 1 = best
-    exit_code: int | None = None  # a failed trial's, as `dltui run` would have exited
-
-    def to_dict(self, metric: str) -> dict[str, Any]:
-        return {
-            "rank": self.rank, "trial": self.number, "status": self.status, metric: self.value,
-            "best_epoch": self.best_epoch, "epochs_done": self.epochs_done, "epochs": self.epochs,
-            "seconds": None if self.seconds is None else round(self.seconds, 2), "test_acc": self.test_acc,
-            "test_loss": self.test_loss, **self.params, "host": self.host, "run_dir": self.run_dir,
-            "reason": self.reason,
-        }  # fmt: skip
 
 
 # --- storage ---
@@ -241,7 +145,7 @@ def _pruner(spec: SweepSpec) -> Any:
 
     if not spec.prune:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(**pruner_settings(spec))
+    return optuna.pruners.MedianPruner(**spec.pruner)
 
 
 # --- creating and joining ---
@@ -290,6 +194,16 @@ def _check(fixed: dict[str, Any], space: Space) -> tuple[Any, list[str]]:
     return built, notes
 
 
+def _trials(raw: Any, space: Space) -> int:
+    n = number("trials", raw, int, "a whole number >= 1")
+    grid = space.grid_size
+    if grid is not None and not 1 <= n <= grid:
+        raise ConfigError("trials", f"{n} is out of range (1 to {grid}: a grid tries each of its points once)")
+    if n < 1:
+        raise ConfigError("trials", f"{n} is out of range (a whole number >= 1)")
+    return n
+
+
 def create(
     given: dict[str, Any],
     *,
@@ -309,7 +223,8 @@ def create(
     fixed, space = split_flags({k: v for k, v in given.items() if k not in ("out", "monitor")})
     if not space.dims:
         raise SweepError(
-            "nothing to sweep: give a flag several values, a list (--model softmax,mlp) or a range (--lr 1e-4..1e-1:log)"
+            "nothing to sweep: give a flag several values, as a list (--model softmax,mlp) "
+            "or a range (--lr 1e-4..1e-1:log)"
         )
     if metric is not None:
         metric = choose("metric", metric, MONITORS)
@@ -329,16 +244,14 @@ def create(
         fixed["dataset"] = cfg.dataset  # a path made absolute: workers started elsewhere find it
     grid = space.grid_size
     n = grid if trials is None and grid is not None else DEFAULT_TRIALS if trials is None else trials
-    n = number("trials", n, int, "a whole number >= 1")
-    if n < 1:
-        raise ConfigError("trials", f"{n} is out of range (a whole number >= 1)")
+    n = _trials(n, space)
     directory = (user_path("out", out) if out else default_sweep_dir(name)).absolute()
     if (directory / SWEEP_FILE).exists():
         raise SweepError(f"'{directory}' already holds a sweep (continue it with --resume {directory})")
     _make_dir(directory)
     study_name = name or directory.name
     spec = SweepSpec(
-        study_name, metric, n, fixed, space, seed=int(cfg.seed), prune=prune,
+        study_name, metric, n, fixed, space, seed=int(cfg.seed), prune=prune, pruner=pruner_settings(n, cfg.epochs),
         storage=shown_url(storage) if storage else DATABASE, created=time.time(), host=socket.gethostname(),
         command=command,
     )  # fmt: skip
@@ -382,7 +295,7 @@ def attach(
         url, directory = target, None
     else:
         directory = user_path("join", target).absolute()
-        recorded = _read_json(directory / SWEEP_FILE)
+        recorded = read_json(directory / SWEEP_FILE)
         if not recorded:
             raise SweepError(f"'{target}' is not a sweep directory (no {SWEEP_FILE} in it)")
         url = storage or storage_url(str(recorded.get("storage") or DATABASE), directory)
@@ -405,14 +318,11 @@ def attach(
         study_name=name, storage=store, sampler=_sampler(spec, sampler_seed), pruner=_pruner(spec)
     )
     if trials is not None:
-        n = number("trials", trials, int, "a whole number >= 1")
-        if n < 1:
-            raise ConfigError("trials", f"{n} is out of range (a whole number >= 1)")
-        spec.trials = n
+        spec.trials = _trials(trials, spec.space)
         study.set_user_attr(STUDY_ATTR, spec.to_dict())
     if directory is None:
         directory = (user_path("out", out) if out else default_sweep_dir(name)).absolute()
-        mine = _read_json(directory / SWEEP_FILE)
+        mine = read_json(directory / SWEEP_FILE)
         if mine and mine.get("name") != name:
             raise SweepError(f"'{directory}' holds another sweep ('{mine.get('name')}'); pick another --out")
         _make_dir(directory)
@@ -431,14 +341,6 @@ class _Stale:
     def __call__(self, study: Any, trial: Any) -> None:
         if self.sweep is not None:
             self.sweep.requeue(trial)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _pid_alive(pid: Any) -> bool:
@@ -553,10 +455,12 @@ class Sweep:
     ) -> str:
         """Run trials until the sweep is full ('done'), Ctrl+C ('stopped') or the timeout
         ('timeout': no trial starts after it; the running one finishes)."""
+        from dltui.sweep_trial import Interrupted, Objective, Surplus, TrialFailed
+
         self.reclaim()
         if self.remaining() == 0:
             return "done"
-        objective = _Objective(self, threads, should_stop, on_event or (lambda n, e: None))
+        objective = Objective(self, threads, should_stop, on_event or (lambda n, e: None))
 
         def after(study: Any, frozen: Any) -> None:
             self.write_leaderboard()
@@ -565,18 +469,21 @@ class Sweep:
             if self.remaining() == 0 or should_stop():
                 study.stop()
 
+        started = time.monotonic()
         try:
-            self.study.optimize(objective, timeout=timeout_s, catch=(_TrialFailed,), callbacks=[after])
-        except _Interrupted:
+            self.study.optimize(objective, timeout=timeout_s, catch=(TrialFailed,), callbacks=[after])
+        except Interrupted:
             return "stopped"
-        except _Surplus:
+        except Surplus:
             return "done"
         finally:
             with contextlib.suppress(OSError):
                 self.write_leaderboard()
         if should_stop():
             return "stopped"
-        return "done" if self.remaining() == 0 else "timeout"
+        if self.remaining() and timeout_s is not None and time.monotonic() - started >= timeout_s:
+            return "timeout"
+        return "done"  # full, or a grid with every point taken
 
     # --- the leaderboard ---
 
@@ -627,199 +534,3 @@ class Sweep:
     def run_command(self, row: TrialRow) -> str:
         """The `dltui run` line that trains ``row``'s settings again, alone."""
         return run_command(self.spec, row.params)
-
-
-def rank(rows: list[TrialRow], direction: str) -> list[TrialRow]:
-    sign = -1 if direction == "maximize" else 1
-    order = {"finished": 0, "pruned": 1, "running": 2, "failed": 3, "stopped": 4, "crashed": 5}
-
-    def key(r: TrialRow) -> tuple:
-        value = r.value if r.value is not None and math.isfinite(r.value) else None
-        return (order.get(r.status, 9), value is None, sign * value if value is not None else 0.0, r.number)
-
-    rows = sorted(rows, key=key)
-    n = 0
-    for r in rows:
-        if r.status == "finished" and r.value is not None:
-            n += 1
-            r.rank = n
-    return rows
-
-
-def run_command(spec: SweepSpec, params: dict[str, Any]) -> str:
-    import shlex
-
-    settings = {**spec.fixed, **params}
-    parts = ["dltui", "run"]
-    for key, value in settings.items():
-        if key in ("out", "threads", "data_schema") or value is None:
-            continue
-        if isinstance(value, bool):
-            if key == "augment":
-                parts.append("--augment" if value else "--no-augment")
-            elif value:
-                parts.append(flag(key))
-            continue
-        parts += [flag(key), shlex.quote(fmt(value))]
-    return " ".join(parts)
-
-
-def leaderboard_columns(spec: SweepSpec) -> list[str]:
-    return ["rank", "trial", "status", spec.metric, "best_epoch", "epochs_done", "epochs", "seconds", "test_acc",
-            "test_loss", *spec.space.fields, "host", "run_dir", "reason"]  # fmt: skip
-
-
-def write_leaderboard(path: Path, rows: list[TrialRow], spec: SweepSpec) -> None:
-    from dltui.engine.rundir import atomic_write
-
-    columns = leaderboard_columns(spec)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, columns, lineterminator="\n", extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        d = r.to_dict(spec.metric)
-        w.writerow({k: "" if d.get(k) is None else fmt(d[k]) for k in columns})
-    atomic_write(path, buf.getvalue(), durable=False)  # rebuilt from the storage whenever a trial ends
-
-
-class _Objective:
-    """One trial: its settings from Optuna, an ordinary run in the sweep directory, each
-    epoch's validation metric reported back (and the median pruner asked)."""
-
-    def __init__(self, sweep: Sweep, threads: int | None, should_stop: Callable[[], bool], on_event) -> None:
-        self.sweep, self.threads, self.should_stop, self.on_event = sweep, threads, should_stop, on_event
-
-    def __call__(self, trial: Any) -> float:
-        import optuna
-
-        from dltui.engine import EpochEnded, RunFailed, RunFinished, train
-        from dltui.resolve import make_config
-
-        sweep, spec = self.sweep, self.sweep.spec
-        if self.should_stop():
-            self._end(trial, "stopped", "stopped before it began")
-            sweep.requeue(trial)
-            raise _Interrupted
-        if sweep._surplus(trial.number):
-            trial.set_user_attr("status", "surplus")
-            raise _Surplus
-        params = spec.space.suggest(trial)
-        run_dir = sweep.dir / f"trial-{trial.number:03d}-{spec.space.label(params)}"
-        for key, value in {"status": "running", "host": sweep.host, "pid": os.getpid(), "run_dir": str(run_dir),
-                           "settings": params}.items():  # fmt: skip
-            trial.set_user_attr(key, value)
-        try:
-            cfg = make_config(**{**spec.fixed, **params, "out": str(run_dir)})
-        except DltuiError as exc:  # a model that does not fit the data, momentum with adam, …
-            self._end(trial, "failed", str(exc), exit_code=exc.exit_code)
-            raise _TrialFailed(str(exc)) from None
-        trial.set_user_attr("epochs", cfg.epochs)
-        pruned: list[int] = []
-
-        def callback(event: Any) -> None:
-            if isinstance(event, EpochEnded):
-                value = getattr(event, spec.metric)
-                if value is not None and math.isfinite(value):
-                    trial.report(value, event.epoch)
-                    if spec.prune and event.epoch < event.epochs and not pruned and trial.should_prune():
-                        pruned.append(event.epoch)  # the run stops at its next check
-            self.on_event(trial.number, event)
-
-        try:
-            result = train(cfg, callback, lambda: bool(pruned) or self.should_stop(), threads=self.threads)
-        except Exception as exc:  # a bug, or a user's model failing in a way the engine does not name
-            self._end(trial, "failed", f"internal error: {type(exc).__name__}: {exc}", run_dir=run_dir)
-            raise _TrialFailed(str(exc)) from None
-        s = result.summary
-        if s is not None:
-            trial.set_user_attr("epochs_done", s.epochs_done)
-            trial.set_user_attr("seconds", round(s.wall_s, 3))
-            for key in ("best_epoch", "best_value", "best_test_acc", "best_test_loss"):
-                trial.set_user_attr(key.replace("best_test", "test"), getattr(s, key))
-        if isinstance(result, RunFinished):
-            if s.best_value is None:
-                self._end(trial, "failed", f"no {spec.metric} was measured", run_dir=run_dir)
-                raise _TrialFailed(spec.metric)
-            self._end(trial, "finished", "", run_dir=run_dir, value=s.best_value)
-            return s.best_value
-        if isinstance(result, RunFailed):
-            self._end(trial, "failed", result.message, run_dir=run_dir, exit_code=result.exit_code)
-            raise _TrialFailed(result.message)
-        if pruned:
-            why = f"pruned after epoch {pruned[0]}: {spec.metric} below the median of earlier trials"
-            self._end(trial, "pruned", why, run_dir=run_dir)
-            raise optuna.TrialPruned(why)
-        self._end(trial, "stopped", f"stopped after {s.epochs_done} epochs (Ctrl+C)", run_dir=run_dir)
-        sweep.requeue(trial)
-        raise _Interrupted
-
-    def _end(self, trial: Any, status: str, reason: str, *, run_dir: Path | None = None, value: float | None = None,
-             exit_code: int | None = None) -> None:  # fmt: skip
-        """Record the outcome in the study and, beside the run's own files, in trial.json."""
-        from dltui.engine.rundir import write_json
-
-        trial.set_user_attr("status", status)
-        if reason:
-            trial.set_user_attr("reason", reason)
-        if exit_code is not None:
-            trial.set_user_attr("exit_code", exit_code)
-        if run_dir is not None and run_dir.is_dir():
-            info = {"sweep": self.sweep.spec.name, "trial": trial.number, "status": status, "reason": reason,
-                    "metric": self.sweep.spec.metric, "value": value, "params": trial.user_attrs.get("settings")}  # fmt: skip
-            with contextlib.suppress(OSError):
-                write_json(run_dir / TRIAL_FILE, info)
-
-
-# --- processes: --parallel K ---
-
-
-def worker_threads(parallel: int, given: int | None) -> int | None:
-    """Torch threads per trial: what was asked, else an equal share of this process's cores
-    (at least 1); None for one worker (the engine's default: all cores but one)."""
-    from dltui.config import usable_cores
-
-    if given:
-        return given
-    return max(1, usable_cores() // parallel) if parallel > 1 else None
-
-
-def spawn_workers(sweep: Sweep, count: int, args: list[str], seeds: list[int | None]) -> list[Any]:
-    """``count`` more workers: `dltui sweep --join DIR` processes in this process group (so
-    the terminal's Ctrl+C reaches them too), each writing to worker-K.log."""
-    import subprocess
-    import sys
-
-    procs = []
-    for k in range(1, count + 1):
-        cmd = [sys.executable, "-m", "dltui", "sweep", "--join", str(sweep.dir), "--worker", *args]
-        if sweep._recorded_storage() != DATABASE:
-            cmd += ["--storage", sweep.url]  # the password too: the file above holds none
-        if seeds[k - 1] is not None:
-            cmd += ["--sampler-seed", str(seeds[k - 1])]
-        log = open(sweep.dir / f"worker-{k}.log", "ab")  # noqa: SIM115 - the child holds it
-        try:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        finally:
-            log.close()
-    return procs
-
-
-# --- reading, for viewers: no Optuna, no torch ---
-
-
-def is_sweep_dir(path: Path) -> bool:
-    return (Path(path) / SWEEP_FILE).is_file()
-
-
-def read_sweep(path: Path) -> dict[str, Any]:
-    """sweep.json as written ({} when absent or unreadable)."""
-    return _read_json(Path(path) / SWEEP_FILE)
-
-
-def read_leaderboard(path: Path) -> list[dict[str, str]]:
-    """leaderboard.csv's rows, best first, as text ([] while it is not written yet)."""
-    try:
-        with open(Path(path) / LEADERBOARD, newline="") as f:
-            return list(csv.DictReader(f))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return []

@@ -313,17 +313,14 @@ class SetupForm(VerticalScroll):
         user's data or code, the check runs in a thread and SetupChecked brings its answer."""
         from dltui.errors import ConfigError
 
+        self._generation += 1  # whatever a thread check still under way says is stale now
         raw = self.raw()
-        missing = None
         if self.own and not raw["dataset"]:
-            missing = ConfigError("dataset", "type a file or folder (→ completes), or pick one with ctrl+o")
-        if missing is not None:
             self.pending = False
-            self._show(None, missing)
+            self._show(None, ConfigError("dataset", "type a file or folder (→ completes), or pick one with ctrl+o"))
             self.query_one("#inspect", Static).update("")
             return
         if self._slow(raw):
-            self._generation += 1
             self.pending = True
             self.query_one("#start", Button).disabled = True
             own = None
