@@ -809,6 +809,8 @@ class SweepReporter:
         elif not self.own_only:
             self.console.print(leaderboard_table(rows, self.metric, self.fields))
         if self.own_only:
+            if not self.ended:
+                self.info(f"dltui: sweep {spec.name}: no trial was left for this worker")
             return
         if best is not None:
             settings = "  ".join(f"{k} {_setting(best.params.get(k))}" for k in self.fields)

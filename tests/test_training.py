@@ -195,7 +195,7 @@ def test_rollback_restores_the_last_good_epoch_and_halves_lr(tmp_path, monkeypat
             with torch.no_grad():
                 for p in self.raw_model.parameters():
                     p.fill_(math.nan)
-            loop._diverged(epoch, torch.tensor([math.nan]), 0)
+            loop.diverged(epoch, torch.tensor([math.nan]), 0)
         if epoch == 2 and calls["n"] == 3:
             after = [p.detach() for p in self.raw_model.parameters()]
             calls["restored"] = all(torch.equal(a, b) for a, b in zip(after, calls["weights"], strict=True))

@@ -58,7 +58,10 @@ def resolve(
         choose("dataset", ref, tuple(DATASETS))  # raises with the close match and the choices
     path = Path(os.path.expanduser(ref)).absolute()
     spec, data = _read(path, seed=seed, schema=schema, **own)
-    return spec, data.extras["schema"]
+    inferred = data.extras["schema"]
+    if schema is None:  # a run (or inspect) with this config asks again with the schema: the same read
+        _remember(path, seed, own, inferred, (spec, data))
+    return spec, inferred
 
 
 def load(cfg: TrainConfig) -> Data:
@@ -73,14 +76,14 @@ def load(cfg: TrainConfig) -> Data:
 
 def _read(path: Path, *, seed: int, schema: dict[str, Any] | None, **own: Any) -> tuple[DatasetSpec, Data]:
     try:
-        stat = path.stat()
+        path.stat()
     except FileNotFoundError:
         raise ConfigError("dataset", f"'{path}': no such file or folder") from None
     except OSError as exc:
         raise ConfigError("dataset", f"'{path}': cannot be read ({exc.strerror})") from None
-    key = json.dumps([str(path), stat.st_mtime_ns, stat.st_size, seed, own, schema], sort_keys=True, default=str)
+    key = _key(path, seed, own, schema)
     if key not in _loaded:
-        if len(_loaded) >= 4:
+        if len(_loaded) >= 8:  # two keys a read: without and with its schema
             _loaded.pop(next(iter(_loaded)))
         try:
             data = _read_source(path, seed=seed, schema=schema, **own)
@@ -89,6 +92,20 @@ def _read(path: Path, *, seed: int, schema: dict[str, Any] | None, **own: Any) -
         spec, loaded = _as_catalogue(path, data)
         _loaded[key] = (spec, loaded)
     return _loaded[key]
+
+
+def _key(path: Path, seed: int, own: dict[str, Any], schema: dict[str, Any] | None) -> str | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return json.dumps([str(path), stat.st_mtime_ns, stat.st_size, seed, own, schema], sort_keys=True, default=str)
+
+
+def _remember(path: Path, seed: int, own: dict[str, Any], schema: dict[str, Any], pair: tuple) -> None:
+    key = _key(path, seed, own, schema)
+    if key is not None:
+        _loaded[key] = pair
 
 
 def _read_source(path: Path, *, seed: int, schema: dict[str, Any] | None, **own: Any) -> OwnData:
@@ -146,6 +163,8 @@ def _as_catalogue(path: Path, data: OwnData) -> tuple[DatasetSpec, Data]:
         path=str(path),
     )
     extras: dict[str, Any] = {"schema": data.schema, "report": data.report, "notes": data.notes}
+    if data.schema.get("feature_names"):  # the sampler names a table row's values
+        extras["feature_names"] = list(data.schema["feature_names"])
     if data.vocab:
         extras["vocab"] = data.vocab
     holder["data"] = Data(
