@@ -151,10 +151,13 @@ def steps_text(inp: str, true: str, pred: str, confidence: float, width: int | N
     return text
 
 
-def features_text(values: Sequence[float], width: int, rows: int) -> Text:
-    """A feature vector as up to ``rows`` lines of rounded numbers (vector datasets), with
-    '…' when some did not fit."""
+def features_text(values: Sequence[float], width: int, rows: int, names: Sequence[str] | None = None) -> Text:
+    """A feature vector as up to ``rows`` lines of rounded numbers (vector datasets), each
+    after its name where the data has names (your own table's columns), with '…' when some
+    did not fit."""
     items = [f"{float(v):+.2f}" for v in values]
+    if names is not None and len(names) == len(items):
+        items = [f"{n[:12]}={float(v):.2g}" for n, v in zip(names, values, strict=True)]
     lines: list[str] = [""]
     cut = False
     for item in items:

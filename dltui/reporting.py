@@ -680,6 +680,7 @@ class SweepReporter:
         self.live_mode = not json_out and not own_only and self.console.is_terminal
         self.rows: list[Any] = []
         self.ended: set[int] = set()  # trials already announced
+        self.own = 0  # trials this process ran
         self.current = ""  # this process's trial, for the live view
         self.started = time.monotonic()
         self._lock = threading.RLock()
@@ -744,6 +745,7 @@ class SweepReporter:
 
     def trial(self, frozen: Any) -> None:
         """Optuna's after-trial callback in this process: announce at once."""
+        self.own += 1
         if self.own_only:
             with self._lock:
                 row = next((r for r in self.sweep.rows() if r.number == frozen.number), None)
@@ -809,7 +811,7 @@ class SweepReporter:
         elif not self.own_only:
             self.console.print(leaderboard_table(rows, self.metric, self.fields))
         if self.own_only:
-            if not self.ended:
+            if not self.own:
                 self.info(f"dltui: sweep {spec.name}: no trial was left for this worker")
             return
         if best is not None:

@@ -131,7 +131,7 @@ class Sampler(VerticalScroll):
             text = "".join(vocab[c - 1] for c in ids if 0 < c <= len(vocab)) if vocab else decode(ids)
             body = Text(text[:width], style="bold")
         else:
-            body = features_text(data.x_test[i].tolist(), width, 1)
+            body = features_text(data.x_test[i].tolist(), width, 1, data.extras.get("feature_names"))
         return body + Text("\n") + cap
 
     def cell_width(self) -> int:
