@@ -304,6 +304,7 @@ def run(
         raise typer.Exit(_torchrun(nproc))
 
     given = {**(ctx.obj or {}), **_config_flags(locals()), **_run_flags(locals())}
+    _threads_first(given.get("threads"))
     threshold = _threshold(min_test_acc)
     try:
         if resume:
@@ -332,6 +333,21 @@ def run(
         code = EXIT_INTERRUPTED
     _report_exit(code)
     raise typer.Exit(code)
+
+
+def _threads_first(raw: Any) -> None:
+    """The run's thread count before anything runs on the CPU: validating the settings builds
+    and probes the model (measured 0.2-1.3 s slower with a thread team on a loaded machine)."""
+    import torch
+
+    from dltui.sysinfo import choose_threads
+
+    try:
+        n = int(raw) if raw is not None else choose_threads()[0]
+    except (TypeError, ValueError):
+        return  # make_config says what is wrong with it
+    if n >= 1:
+        torch.set_num_threads(n)
 
 
 def _report_exit(code: int) -> None:
