@@ -596,6 +596,10 @@ def sweep(
                     f"--{'join' if join else 'resume'}: a sweep keeps its settings; {_flag_list(extra)} cannot "
                     "change (only --trials, --timeout, --parallel, --threads, --device, --data-dir, --dataset)"
                 )
+            if worker:  # started by --parallel: the storage's URL comes by the environment
+                from dltui.sweep_trial import WORKER_STORAGE
+
+                storage = storage or os.environ.get(WORKER_STORAGE)
             swept = sweeps.attach(
                 target, storage=storage, name=name, out=out, trials=trials, overrides=overrides,
                 sampler_seed=sampler_seed,

@@ -68,9 +68,11 @@ def _quiet_optuna() -> None:
 def shown_url(url: str) -> str:
     """``url`` without its password (libpq still finds one in PGPASSWORD or ~/.pgpass)."""
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import URL, make_url
 
-        return make_url(url).set(password=None).render_as_string(hide_password=False)
+        u = make_url(url)
+        bare = URL.create(u.drivername, u.username, None, u.host, u.port, u.database, u.query)
+        return bare.render_as_string(hide_password=False)
     except Exception:  # not a URL SQLAlchemy parses: said as it was given, minus anything after '@'
         return url.split("@")[-1]
 

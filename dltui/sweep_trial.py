@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dltui.errors import DltuiError
-from dltui.sweep_board import DATABASE, TRIAL_FILE
+from dltui.sweep_board import TRIAL_FILE
 
 if TYPE_CHECKING:
     from dltui.sweep import Sweep
+
+WORKER_STORAGE = "DLTUI_SWEEP_STORAGE"  # set for the processes of --parallel only
 
 
 class TrialFailed(Exception):
@@ -139,15 +141,17 @@ def spawn_workers(sweep: Sweep, count: int, args: list[str], seeds: list[int | N
     import sys
 
     procs = []
+    # the storage URL with its password (sweep.json holds none) goes by the environment, not argv
+    env = {**os.environ, WORKER_STORAGE: sweep.url}
     for k in range(1, count + 1):
         cmd = [sys.executable, "-m", "dltui", "sweep", "--join", str(sweep.dir), "--worker", *args]
-        if sweep._recorded_storage() != DATABASE:
-            cmd += ["--storage", sweep.url]  # the password too: the file above holds none
         if seeds[k - 1] is not None:
             cmd += ["--sampler-seed", str(seeds[k - 1])]
         log = open(sweep.dir / f"worker-{k}.log", "ab")  # noqa: SIM115 - the child holds it
         try:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            )
         finally:
             log.close()
     return procs

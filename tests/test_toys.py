@@ -16,7 +16,6 @@ from torch import nn
 from dltui.data import DATASETS, TASKS, load
 from dltui.data.toys import ALPHABET, WORDS, hello_target, predict_at, to_ids, to_text
 from dltui.engine import EpochEnded, EvaluationReady
-from dltui.engine.loop import make_optimizer as _original_make_optimizer
 from dltui.engine.task import Task
 from dltui.errors import ConfigError
 from dltui.models import MODELS, build_model, compatible_models
@@ -36,39 +35,6 @@ from tests.helpers import of_type, run_events
 
 PER_STEP_MODELS = ["rnn-cell", "rnn-onehot", "rnn-emb"]
 TOYS = ["hello", "regression-1d", "toy-linear", "toy-logistic"]
-
-
-def _linear_fit_as_proposed(model, data):
-    """The linear_fit proposed for engine/loop.py, verbatim: these tests run the toys
-    end to end with it until loop.py has it."""
-    from dltui.data.toys import predict_at
-    from dltui.models.scratch import affine
-
-    if not {"true_w", "predict_at"} & data.extras.keys():
-        return {}
-    wb = affine(model)
-    if wb is None:
-        return {}
-    w, b = wb
-    fit = {"w": [round(v, 5) for v in w], "b": round(b, 5)}
-    fit |= {k: data.extras[k] for k in ("true_w", "true_b", "lstsq_w", "lstsq_b") if k in data.extras}
-    return fit | predict_at(data, w, b)
-
-
-def _make_optimizer_as_proposed(cfg, params):
-    """The branch proposed for engine/loop.py's make_optimizer, in front of the rest."""
-    if cfg.optimizer == "scratch-sgd":  # the lessons' own update: a Python loop over the parameters
-        from dltui.models.scratch import ScratchSGD
-
-        return ScratchSGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return _original_make_optimizer(cfg, params)
-
-
-@pytest.fixture
-def proposed_fit(monkeypatch):
-    from dltui.engine import loop
-
-    monkeypatch.setattr(loop, "linear_fit", _linear_fit_as_proposed)
 
 
 def _run(tmp_path, **settings):
@@ -284,11 +250,8 @@ def test_linreg_scratch_learns_the_linear_set_like_linreg(tmp_path):
 
 
 def test_scratch_sgd_in_the_loop_trains_as_torchs_sgd(tmp_path, monkeypatch):
-    from dltui.engine import loop
-
     settings = dict(dataset="digits", model="softmax-scratch", epochs=2, batch_size=32, lr=0.1, seed=0)
     ref, _ = _run(tmp_path / "sgd", optimizer="sgd", **settings)
-    monkeypatch.setattr(loop, "make_optimizer", _make_optimizer_as_proposed)
     got, events = _run(tmp_path / "scratch", optimizer="scratch-sgd", **settings)
     assert events[0].config.optimizer == "scratch-sgd"
     # the same init, batches and update: only float rounding may differ (measured: none)
@@ -357,21 +320,21 @@ def test_the_lessons_smaller_rnns_learn_hello_too(tmp_path, model):
 # --- regression-1d and the toys, end to end --------------------------------------------------------
 
 
-def test_regression_1d_reaches_least_squares(tmp_path, proposed_fit):
+def test_regression_1d_reaches_least_squares(tmp_path):
     result, _ = _run(tmp_path, dataset="regression-1d")  # linreg, 50 full-batch epochs, SGD 0.1
     fit = result.summary.final.extras
     assert fit["w"][0] == pytest.approx(fit["lstsq_w"][0], abs=0.01)
     assert fit["b"] == pytest.approx(fit["lstsq_b"], abs=0.01)
 
 
-def test_toy_linear_predicts_8_at_4(tmp_path, proposed_fit):
+def test_toy_linear_predicts_8_at_4(tmp_path):
     result, _ = _run(tmp_path, dataset="toy-linear")  # linreg, 100 epochs, batch 1, SGD 0.05
     fit = result.summary.final.extras
     assert fit["w"][0] == pytest.approx(2.0, abs=0.01) and fit["b"] == pytest.approx(0.0, abs=0.03)
     assert fit["at_y"] == pytest.approx(8.0, abs=0.05)
 
 
-def test_toy_logistic_separates_the_points(tmp_path, proposed_fit):
+def test_toy_logistic_separates_the_points(tmp_path):
     result, _ = _run(tmp_path, dataset="toy-logistic")  # logreg, 100 epochs, batch 1, SGD 0.1
     final = result.summary.final
     assert final.test_acc == 1.0
@@ -416,7 +379,7 @@ def test_sampler_draws_per_step_items_and_filters_by_step():
     assert sampler._pool()[0] == [2]
 
 
-def test_cli_summary_of_the_toys(tmp_path, proposed_fit):
+def test_cli_summary_of_the_toys(tmp_path):
     from dltui.reporting import Reporter
 
     def printed(**settings) -> str:
