@@ -655,11 +655,12 @@ def _run_sweep(swept, notes, fresh, k, threads, timeout, timeout_s, json_out, wo
         how = f"grid of {spec.space.grid_size}" if spec.sampler == "grid" else "TPE"
         reporter.info(
             f"dltui: sweep {spec.name}: {spec.trials} trials ({how}: {space}), ranked by {spec.metric} on "
-            f"{float(spec.fixed.get('val_fraction', 0.1)):g} of the training split held out | {swept.dir}"
+            f"{float(spec.fixed.get('val_fraction', 0.1)):.0%} of the training split held out | {swept.dir}"
         )
         for line in notes:
             reporter.info(f"dltui: note: {line}")
     procs: list[Any] = []
+    failure = 0
     with _Interrupts() as interrupted, reporter:
         if k > 1:
             args = ["--threads", str(threads)] + (["--timeout", timeout] if timeout else [])
@@ -675,8 +676,8 @@ def _run_sweep(swept, notes, fresh, k, threads, timeout, timeout_s, json_out, wo
                 threads=threads, should_stop=interrupted, timeout_s=timeout_s, on_event=reporter.event,
                 on_trial=reporter.trial,
             )  # fmt: skip
-        except DltuiError as exc:
-            outcome = "failed"
+        except DltuiError as exc:  # the storage went away mid-sweep
+            outcome, failure = "failed", exc.exit_code
             reporter.info(f"dltui: error: {exc}")
         forwarded = False
         while procs and any(p.poll() is None for p in procs):
@@ -686,11 +687,16 @@ def _run_sweep(swept, notes, fresh, k, threads, timeout, timeout_s, json_out, wo
                         p.send_signal(signal.SIGTERM)  # a second SIGTERM is ignored: they stop once
                 forwarded = True
             time.sleep(0.2)
+    for i, p in enumerate(procs, 1):
+        if p.returncode not in (0, EXIT_INTERRUPTED):
+            reporter.info(f"dltui: worker {i} exited with {p.returncode}; see {swept.dir}/worker-{i}.log")
     if interrupted():
         outcome = "stopped"
     reporter.finish(outcome)
     if outcome == "stopped":
         raise typer.Exit(EXIT_INTERRUPTED)
+    if failure:
+        raise typer.Exit(failure)
     rows = reporter.rows
     if not worker and not any(r.status == "finished" for r in rows):
         codes = [r.exit_code for r in rows if r.exit_code]

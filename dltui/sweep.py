@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -250,26 +251,32 @@ def create(
     directory = (user_path("out", out) if out else default_sweep_dir(name)).absolute()
     if (directory / SWEEP_FILE).exists():
         raise SweepError(f"'{directory}' already holds a sweep (continue it with --resume {directory})")
-    _make_dir(directory)
     study_name = name or directory.name
     spec = SweepSpec(
         study_name, metric, n, fixed, space, seed=int(cfg.seed), prune=prune, pruner=pruner_settings(n, cfg.epochs),
         storage=shown_url(storage) if storage else DATABASE, created=time.time(), host=socket.gethostname(),
         command=command,
     )  # fmt: skip
-    url = storage or storage_url(DATABASE, directory)
     holder = _Stale()
-    store = open_storage(url, holder)
+    store = open_storage(storage, holder) if storage else None  # a database refusing us leaves no directory
+    made = not directory.exists()
+    _make_dir(directory)
+    url = storage or storage_url(DATABASE, directory)
     try:
+        store = store or open_storage(url, holder)
         study = optuna.create_study(
             storage=store, study_name=study_name, direction=spec.direction,
             sampler=_sampler(spec, spec.seed if sampler_seed is None else sampler_seed), pruner=_pruner(spec),
         )  # fmt: skip
-    except optuna.exceptions.DuplicatedStudyError:
-        raise SweepError(
-            f"{shown_url(url)} already holds a sweep named '{study_name}' "
-            f"(join it with --join {shown_url(url)} --name {study_name}, or pick another --name)"
-        ) from None
+    except BaseException as exc:
+        if made:  # nothing of ours is in it yet but the empty study
+            shutil.rmtree(directory, ignore_errors=True)
+        if isinstance(exc, optuna.exceptions.DuplicatedStudyError):
+            raise SweepError(
+                f"{shown_url(url)} already holds a sweep named '{study_name}' "
+                f"(join it with --join {shown_url(url)} --name {study_name}, or pick another --name)"
+            ) from None
+        raise
     study.set_user_attr(STUDY_ATTR, spec.to_dict())
     sweep = Sweep(spec, directory, url, store, study)
     holder.sweep = sweep
@@ -465,7 +472,8 @@ class Sweep:
         objective = Objective(self, threads, should_stop, on_event or (lambda n, e: None))
 
         def after(study: Any, frozen: Any) -> None:
-            self.write_leaderboard()
+            with contextlib.suppress(OSError):  # a full disk loses the file, not the sweep
+                self.write_leaderboard()
             if on_trial is not None:
                 on_trial(frozen)
             if self.remaining() == 0 or should_stop():
@@ -478,6 +486,13 @@ class Sweep:
             return "stopped"
         except Surplus:
             return "done"
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise SweepError(f"the sweep's storage {shown_url(self.url)} failed ({reason})") from None
         finally:
             with contextlib.suppress(OSError):
                 self.write_leaderboard()

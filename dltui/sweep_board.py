@@ -20,6 +20,7 @@ import csv
 import io
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,9 @@ def leaderboard_columns(spec: SweepSpec) -> list[str]:
             "test_loss", *spec.space.fields, "host", "run_dir", "reason"]  # fmt: skip
 
 
+_WRITING = threading.Lock()  # the watcher thread and the trial's end may both write it
+
+
 def write_leaderboard(path: Path, rows: list[TrialRow], spec: SweepSpec) -> None:
     from dltui.engine.rundir import atomic_write
 
@@ -167,7 +171,8 @@ def write_leaderboard(path: Path, rows: list[TrialRow], spec: SweepSpec) -> None
     for r in rows:
         d = r.to_dict(spec.metric)
         w.writerow({k: "" if d.get(k) is None else fmt(d[k]) for k in columns})
-    atomic_write(path, buf.getvalue(), durable=False)  # rebuilt from the storage whenever a trial ends
+    with _WRITING:  # its temporary name is per process, not per thread
+        atomic_write(path, buf.getvalue(), durable=False)  # rebuilt from the storage whenever a trial ends
 
 
 def is_sweep_dir(path: Path) -> bool:

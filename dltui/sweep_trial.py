@@ -149,9 +149,7 @@ def spawn_workers(sweep: Sweep, count: int, args: list[str], seeds: list[int | N
             cmd += ["--sampler-seed", str(seeds[k - 1])]
         log = open(sweep.dir / f"worker-{k}.log", "ab")  # noqa: SIM115 - the child holds it
         try:
-            procs.append(
-                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-            )
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env))
         finally:
             log.close()
     return procs

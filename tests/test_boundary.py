@@ -34,6 +34,10 @@ HEADLESS = [
     "dltui.runs",
     "dltui.sysinfo",
     "dltui.words",
+    "dltui.sweep",
+    "dltui.sweep_board",
+    "dltui.sweep_space",
+    "dltui.sweep_trial",
 ]
 
 CHECK = """

@@ -90,7 +90,10 @@ def test_a_sweep_refuses_what_cannot_be_swept(tmp_path):
     assert test_metric.exit_code == 2 and "--metric" in one_line_error(test_metric)
     typo = cli("sweep", "--model", "mlp,softmax", "--epochs", "x")  # every trial would fail: said at once
     assert typo.exit_code == 2 and "--epochs" in one_line_error(typo)
-    assert not Path("runs").exists()  # nothing was created
+    gone = tmp_path / "no" / "such" / "dir" / "x.db"
+    storage = cli("sweep", "--model", "mlp,softmax", "--storage", f"sqlite:///{gone}", "--out", str(tmp_path / "s"))
+    assert storage.exit_code == 2 and "--storage: cannot open" in one_line_error(storage)
+    assert not Path("runs").exists() and not (tmp_path / "s").exists()  # nothing was created
 
 
 # --- sweeps ---

@@ -1,6 +1,6 @@
 """Epoch time of dltui against the loop people already write, and against the limit.
 
-usage: python tests/benchmarks/train_speed.py [--device cpu|cuda (adds a bare loop whose step is one CUDA graph)] [--amp] [--data-dir DIR]
+usage: python tests/benchmarks/train_speed.py [--device cpu|cuda] [--amp] [--data-dir DIR]
        [--epochs N] [--rounds R] [--models softmax,mlp,cnn] [--batch-size 64] [--threads T]
        [--rss-model cnn]
        python tests/benchmarks/train_speed.py --generate DIR   # only write the generated root
