@@ -481,7 +481,17 @@ class Sweep:
 
         started = time.monotonic()
         try:
-            self.study.optimize(objective, timeout=timeout_s, catch=(TrialFailed,), callbacks=[after])
+            while True:
+                try:
+                    self.study.optimize(objective, timeout=timeout_s, catch=(TrialFailed,), callbacks=[after])
+                    break
+                except ValueError as exc:
+                    # another worker already ended this trial (its reclaim or Optuna's stale-heartbeat
+                    # check judged it dead while this one was busy): leave it as they recorded it
+                    if "Cannot tell" not in str(exc) or self.remaining() == 0 or should_stop():
+                        if "Cannot tell" in str(exc):
+                            break
+                        raise
         except Interrupted:
             return "stopped"
         except Surplus:
