@@ -171,3 +171,13 @@ def test_runs_table_and_watch_refusal(tmp_path, finished):
     assert empty.exit_code == 0 and "no runs yet" in empty.output
     bad = runner.invoke(app, ["watch", str(tmp_path)])
     assert bad.exit_code == 2 and "is not a run directory" in bad.output
+
+
+def test_a_run_without_out_starts_where_the_runs_are_listed(tmp_path, monkeypatch):
+    """$DLTUI_RUNS_DIR is where the app and `dltui runs` look: `dltui run` starts there too."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLTUI_RUNS_DIR", str(tmp_path / "elsewhere"))
+    result = runner.invoke(app, ["run", "--epochs", "1", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    made = list((tmp_path / "elsewhere").iterdir())
+    assert len(made) == 1 and made[0].name.endswith("-digits-mlp") and not (tmp_path / "runs").exists()

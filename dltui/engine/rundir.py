@@ -296,9 +296,11 @@ def host_copy(obj: Any) -> Any:
     return obj
 
 
-def open_run_dir(cfg: TrainConfig, root: str = "runs") -> tuple[Path, RunLock]:
+def open_run_dir(cfg: TrainConfig, root: str | None = None) -> tuple[Path, RunLock]:
     """Create and lock the run directory of a new run: ``cfg.out`` (must not already hold
-    a run), else runs/<timestamp>-<dataset>-<model>."""
+    a run), else <runs dir>/<timestamp>-<dataset>-<model>, the runs dir being
+    $DLTUI_RUNS_DIR or runs/ (where the app and `dltui runs` look)."""
+    root = root or os.path.expanduser(os.environ.get("DLTUI_RUNS_DIR") or "runs")
     try:
         if cfg.out:
             path = Path(cfg.out)

@@ -1,6 +1,7 @@
 """The Runs tab: every run under the runs root, newest first, live. Enter attaches, space
 marks for comparison, c compares the marked runs, r continues a stopped or crashed run,
-s stops a running one."""
+s stops a running one. A sweep is one row (see sweeps_view.py): → shows its trials under
+it, ← hides them, enter opens its leaderboard, r continues it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from textual.widgets import DataTable
 
 from dltui.runs import COLOURS, GLYPHS, RunInfo
 from dltui.tui.state import duration
+from dltui.tui.sweeps_view import GLYPH, COLOUR, SweepChosen, SweepGroup, SweepResumeRequested, flatten, group_cells, trial_name
 
 
 def _when(t: float) -> str:
@@ -23,10 +25,14 @@ def _when(t: float) -> str:
 
 
 class RunsTable(DataTable):
-    """One row a run. The app feeds it fresh RunInfo lists; rows update in place."""
+    """One row a run or a sweep. The app feeds it fresh lists of RunInfo and SweepGroup;
+    rows update in place."""
 
     BINDINGS = [
         Binding("enter", "attach", "Attach"),
+        Binding("enter", "attach", "Leaderboard"),  # on a sweep's row: check_action shows one of the two
+        Binding("right", "expand", "Trials"),
+        Binding("left", "collapse", "Close"),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("r", "resume", "Resume"),
@@ -54,8 +60,17 @@ class RunsTable(DataTable):
     def __init__(self, masked: bool = False, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.masked = masked
-        self.runs: dict[str, RunInfo] = {}
+        self.items: dict[str, RunInfo | SweepGroup] = {}  # the rows, in order
+        self.groups: dict[str, SweepGroup] = {}  # a shown trial's sweep
+        self.entries: list[RunInfo | SweepGroup] = []  # as last given
+        self.expanded: set[str] = set()  # the sweeps whose trials show
         self.marked: set[str] = set()
+        self._shown: dict[str, list[Any]] = {}
+
+    @property
+    def runs(self) -> dict[str, RunInfo]:
+        """The rows that are runs (a sweep's trials while it is open)."""
+        return {key: r for key, r in self.items.items() if isinstance(r, RunInfo)}
 
     def on_mount(self) -> None:
         # 77 columns with the cells' padding: the status note stays visible at 80x24, even
@@ -66,69 +81,129 @@ class RunsTable(DataTable):
         ):  # fmt: skip
             self.add_column(label, key=key, width=width)
 
-    def _cells(self, r: RunInfo) -> list[Any]:
-        colour = COLOURS.get(r.status, "white")
+    def _cells(self, key: str) -> list[Any]:
+        r = self.items[key]
+        if isinstance(r, SweepGroup):
+            return group_cells(r, key in self.expanded, self.masked)
+        group = self.groups.get(key)
+        status = group.statuses.get(key, r.status) if group else r.status
+        colour = COLOUR.get(status, "white")
         acc = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
-        name = f"{r.dataset} · {r.model}"
-        when = "··" if self.masked else _when(r.started)
+        if group is not None:
+            name = trial_name(r, last=r is group.trials[-1])
+        else:
+            name = f"{'··' if self.masked else _when(r.started)} {r.dataset} · {r.model}"
         return [
             Text("●", style="bold magenta") if str(r.path) in self.marked else "",
-            Text(GLYPHS.get(r.status, "?"), style=f"bold {colour}"),
-            f"{when} {name}"[:24],
+            Text(GLYPH.get(status, "?"), style=f"bold {colour}"),
+            name[:24],
             f"{r.epochs_done}/{r.epochs}",
             acc(r.best_test_acc),
             acc(r.last_test_acc),
             "··" if self.masked else duration(r.wall_s),
-            Text(r.status if r.status != "finished" else "", style=colour),
+            Text(status if status != "finished" else "", style=colour),
         ]
 
-    def show(self, runs: list[RunInfo]) -> None:
-        """Replace the rows with ``runs`` (already newest first), keeping the cursor's run."""
+    def show(self, entries: list[RunInfo | SweepGroup]) -> None:
+        """Replace the rows with ``entries`` (already newest first; an open sweep's trials
+        follow its row), keeping the cursor's row."""
         keep = self.selected()
-        new = {str(r.path): r for r in runs}
-        if list(new) != list(self.runs):
+        self.entries = entries
+        rows = flatten(entries, self.expanded)
+        old = list(self.items)
+        self.items = {key: item for key, item, _ in rows}
+        self.groups = {key: group for key, _, group in rows if group is not None}
+        cells = {key: self._cells(key) for key in self.items}
+        if list(self.items) != old:
             self.clear()
-            for key, r in new.items():
-                self.add_row(*self._cells(r), key=key)
-            if keep is not None and str(keep) in new:
-                self.move_cursor(row=list(new).index(str(keep)))
+            for key, line in cells.items():
+                self.add_row(*line, key=key)
+            if keep is not None and str(keep) in self.items:
+                self.move_cursor(row=list(self.items).index(str(keep)))
         else:
-            for key, r in new.items():
-                if r != self.runs.get(key):
-                    for col, value in zip(self.columns, self._cells(r), strict=True):
+            for key, line in cells.items():
+                if line != self._shown.get(key):
+                    for col, value in zip(self.columns, line, strict=True):
                         self.update_cell(key, col, value)
-        self.runs = new
-        self.marked &= set(new)
+        self._shown = cells
+        self.marked &= {key for key, item, _ in flatten(entries, None) if isinstance(item, RunInfo)}
+        self.expanded &= {key for key, item in self.items.items() if isinstance(item, SweepGroup)}
 
     def selected(self) -> Path | None:
-        if not self.runs or self.cursor_row is None or self.cursor_row >= len(self.runs):
+        if not self.items or self.cursor_row is None or self.cursor_row >= len(self.items):
             return None
-        return Path(list(self.runs)[self.cursor_row])
+        return Path(list(self.items)[self.cursor_row])
+
+    def _current(self) -> RunInfo | SweepGroup | None:
+        path = self.selected()
+        return None if path is None else self.items.get(str(path))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the footer shows what the cursor's row takes: a sweep's keys, or a run's
+        item = self._current()
+        on_sweep = isinstance(item, SweepGroup)
+        if action == "attach":
+            wanted = "Leaderboard" if on_sweep else "Attach"
+            return any(b.description == wanted for b in self._bindings.key_to_bindings.get("enter", ())) and (
+                self._enter_shows(wanted))
+        if action == "mark":
+            return not on_sweep
+        if action == "expand":
+            return on_sweep and str(self.selected()) not in self.expanded
+        if action == "collapse":
+            return (on_sweep and str(self.selected()) in self.expanded) or str(self.selected()) in self.groups
+        return True
 
     def action_attach(self) -> None:
-        path = self.selected()
-        if path is not None:
-            self.post_message(self.Chosen(path))
+        item = self._current()
+        if isinstance(item, SweepGroup):
+            self.post_message(SweepChosen(item.path))
+        elif item is not None:
+            self.post_message(self.Chosen(item.path))
 
-    def action_mark(self) -> None:
+    def action_expand(self) -> None:
+        item = self._current()
+        if isinstance(item, SweepGroup):
+            self.expanded.add(str(item.path))
+            self.show(self.entries)
+            self.refresh_bindings()
+
+    def action_collapse(self) -> None:
         path = self.selected()
         if path is None:
             return
-        key = str(path)
+        key = str(self.groups[str(path)].path) if str(path) in self.groups else str(path)
+        self.expanded.discard(key)
+        self.show(self.entries)
+        if key in self.items:
+            self.move_cursor(row=list(self.items).index(key))
+        self.refresh_bindings()
+
+    def action_mark(self) -> None:
+        item = self._current()
+        if not isinstance(item, RunInfo):
+            return
+        key = str(item.path)
         self.marked ^= {key}
-        self.update_cell(key, "mark", self._cells(self.runs[key])[0])
-        self.move_cursor(row=min(self.cursor_row + 1, len(self.runs) - 1))
+        self.update_cell(key, "mark", self._cells(key)[0])
+        self._shown.pop(key, None)
+        self.move_cursor(row=min(self.cursor_row + 1, len(self.items) - 1))
 
     def action_compare(self) -> None:
-        paths = [Path(k) for k in self.runs if k in self.marked]
+        order = [key for key, item, _ in flatten(self.entries, None) if isinstance(item, RunInfo)]
+        paths = [Path(k) for k in order if k in self.marked]
         if not paths and self.selected() is not None:
             paths = [self.selected()]
         self.post_message(self.CompareRequested(paths))
 
     def action_resume(self) -> None:
-        path = self.selected()
-        if path is not None:
-            self.post_message(self.ResumeRequested(path, self.runs[str(path)].status))
+        item = self._current()
+        if isinstance(item, SweepGroup):
+            self.post_message(SweepResumeRequested(item.path))
+        elif item is not None and str(item.path) in self.groups:
+            self.app.notify("a sweep's trial continues with its sweep: r on the sweep's row", timeout=5)
+        elif item is not None:
+            self.post_message(self.ResumeRequested(item.path, item.status))
 
     def action_new(self) -> None:
         self.post_message(self.NewRequested())
@@ -136,3 +211,6 @@ class RunsTable(DataTable):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.action_attach()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.refresh_bindings()  # a sweep's row and a run's take different keys
