@@ -88,7 +88,9 @@ MODEL = typer.Option(
 EPOCHS = typer.Option(None, "--epochs", "-e", metavar="INT", help="total epochs [default: the dataset's]")
 BATCH = typer.Option(None, "--batch-size", "-b", metavar="INT", help="batch size [default: the dataset's]")
 LR = typer.Option(None, "--lr", metavar="FLOAT", help="learning rate [default: the dataset's]")
-OPT = typer.Option(None, "--optimizer", metavar="NAME", help="sgd | momentum | adam | adamw")
+OPT = typer.Option(
+    None, "--optimizer", metavar="NAME", help="sgd | momentum | adam | adamw | scratch-sgd (the lessons' own update)"
+)
 MOMENTUM = typer.Option(None, "--momentum", metavar="FLOAT", help="SGD momentum in [0, 1)")
 WD = typer.Option(None, "--weight-decay", metavar="FLOAT", help="weight decay in [0, 1)")
 INIT = typer.Option(None, "--init", metavar="NAME", help="default | normal (N(0, 0.01) weights, zero biases)")
@@ -248,10 +250,13 @@ def run(
     ),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per epoch and a summary on stdout"),
     min_test_acc: str | None = typer.Option(
-        None, "--min-test-acc", metavar="FLOAT", help="exit 1 when the final test accuracy is below this"
+        None, "--min-test-acc", metavar="FLOAT", help="exit 4 when the final test accuracy is below this"
     ),
     threads: str | None = typer.Option(
-        None, "--threads", metavar="INT", help="CPU threads for torch, 1 to the usable cores [default: torch's]"
+        None,
+        "--threads",
+        metavar="INT",
+        help="CPU threads for torch, 1 to the usable cores [default: the cores the load leaves idle]",
     ),
     target: str | None = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]"),
     text: str | None = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters"),

@@ -39,6 +39,7 @@ from dltui.tui.sampler import Sampler
 from dltui.tui.screens import ConfirmQuitScreen, DivergedScreen, KeysScreen, LearningRateScreen
 from dltui.tui.setup import SetupForm
 from dltui.tui.state import Curves, RunStats, shown_path
+from dltui.tui.sweeps_view import LeaderboardTable, SweepBoard
 from dltui.words import plural
 
 # charts and sampler redraw at most this often, however fast epochs come: drawing them is
@@ -47,7 +48,7 @@ from dltui.words import plural
 DRAW_INTERVAL_S = 1.0
 POLL_INTERVAL_S = 0.25  # the attached run's events.jsonl is read this often
 SCAN_INTERVAL_S = 2.0  # the runs table, compared runs and the attached run's liveness
-TABS = ("runs", "setup", "charts", "confusion", "samples", "log", "dashboard", "summary")
+TABS = ("runs", "setup", "charts", "confusion", "samples", "log", "dashboard", "summary", "sweep")
 TAB_ACTIONS = {"clear_old": "charts", "new_sample": "samples", "mistakes": "samples", "all_items": "samples"}
 _catalog: tuple[dict[str, list[tuple[str, int]]], bool] | None = None  # per process: probing models costs ~2 s
 
@@ -83,6 +84,8 @@ class DltuiApp(App[int]):
         Binding("f1", "keys", "Keys"),
         Binding("r", "start", "Start"),
         Binding("ctrl+r", "start", "Start"),
+        Binding("r", "start_sweep", "Start sweep"),  # instead of Start while a Setup field holds several values
+        Binding("ctrl+r", "start_sweep", "Start sweep"),
         Binding("s", "stop", "Stop"),
         # a live run's requests (control.jsonl): shown only while the attached run is alive,
         # in short words: with them the footer just fits 80 columns
@@ -158,6 +161,8 @@ class DltuiApp(App[int]):
                 yield Dashboard(self.images, id="dashboard-view")
             with TabPane("8 Model", id="summary"):  # not id "model": the Setup menu has it
                 yield ModelView(id="model-view")
+            with TabPane("9 Sweep", id="sweep"):  # shown once there is a sweep to show
+                yield SweepBoard(masked=self.masked, id="sweep-board")
         yield Static("terminal too small (need 80×24)", id="too-small")
         yield Footer(show_command_palette=False)  # ^p still opens it; the 80 columns go to our keys
 
@@ -167,6 +172,7 @@ class DltuiApp(App[int]):
         self.set_interval(DRAW_INTERVAL_S, self._draw_tick)
         self.set_interval(POLL_INTERVAL_S, self._poll)
         self.set_interval(SCAN_INTERVAL_S, self._scan)
+        self.query_one(TabbedContent).hide_tab("sweep")  # until there is a sweep (_scan)
         self._scan()
         if self.watch is not None:
             self.attach(self.watch)
@@ -251,12 +257,12 @@ class DltuiApp(App[int]):
             path, n = self.runs_dir / f"{name}-{n}", n + 1
         return path
 
-    def _launch(self, args: list[str], out: Path) -> None:
-        """Start `dltui ARGS` detached from this terminal, its output in OUT/run.log, and
-        attach to OUT."""
+    def _launch(self, args: list[str], out: Path, attach: bool = True, log_name: str = "run.log") -> bool:
+        """Start `dltui ARGS` detached from this terminal, its output in OUT/LOG_NAME, and
+        attach to OUT (a run; a sweep's leaderboard is shown instead)."""
         try:
             out.mkdir(parents=True, exist_ok=True)
-            with open(out / "run.log", "ab") as log:
+            with open(out / log_name, "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "dltui", *args],
                     stdin=subprocess.DEVNULL,
@@ -267,10 +273,12 @@ class DltuiApp(App[int]):
                 )
         except OSError as exc:
             self.notify(f"cannot start a run in {out}: {exc.strerror or exc}", severity="error", title="Not started")
-            return
+            return False
         self.launched[out.resolve()] = proc
-        self.attach(out, continuing="--resume" in args)
+        if attach:
+            self.attach(out, continuing="--resume" in args)
         self._scan()
+        return True
 
     def _reap(self) -> None:
         """Collect launched runs that ended (no zombies); the attached one is kept until its
@@ -484,10 +492,71 @@ class DltuiApp(App[int]):
 
             info = read_run(self.attached)  # a run outside the runs root (dltui watch, --out elsewhere)
             runs = ([info] if info is not None else []) + runs
-        self.query_one(RunsTable).show(runs)
+        from dltui.tui.sweeps_view import SweepGroup, group_runs
+
+        entries = group_runs(runs, self.runs_dir, set(self._live_launched()))
+        self.query_one(RunsTable).show(entries)
+        board = self.query_one(SweepBoard)
+        if board.path is not None:
+            board.poll(alive=board.path.resolve() in self._live_launched())
+        tabs = self.query_one(TabbedContent)
+        if (board.path is not None or any(isinstance(e, SweepGroup) for e in entries)) and not tabs.get_tab(
+            "sweep"
+        ).display:
+            tabs.show_tab("sweep")
         self._check_alive()
         if self.compared:
             self._draw_compare()
+
+    # --- sweeps: each its own `dltui sweep` process; the app reads its directory ---
+
+    def on_sweep_chosen(self, message: Any) -> None:
+        self._open_sweep(message.path)
+
+    def _open_sweep(self, path: Path) -> None:
+        board = self.query_one(SweepBoard)
+        board.open(path)
+        board.poll(alive=Path(path).resolve() in self._live_launched())
+        self.query_one(TabbedContent).show_tab("sweep")
+        self.query_one(TabbedContent).active = "sweep"
+
+    def on_sweep_requested(self, message: Any) -> None:
+        from dltui.tui.sweeps_view import LOG, new_sweep_dir
+
+        out = new_sweep_dir(self.runs_dir)
+        self.log_line(f"starting a sweep: dltui sweep {escape(' '.join(message.args))}")
+        if self._launch(["sweep", *message.args, "--out", str(out)], out, attach=False, log_name=LOG):
+            self._open_sweep(out)
+
+    def on_sweep_resume_requested(self, message: Any) -> None:
+        from dltui.tui.sweeps_view import LOG, live_rows, read_board, resume_refusal
+
+        board = read_board(message.path)
+        running = message.path.resolve() in self._live_launched() or any(
+            r.get("status") == "running" for r in live_rows(board)
+        )
+        refusal = resume_refusal(board, running)
+        if refusal is not None:
+            self.notify(refusal, title="Sweep", timeout=6)
+            return
+        self.log_line(f"continuing the sweep {shown_path(str(message.path))}")
+        if self._launch(["sweep", "--resume", str(message.path)], message.path, attach=False, log_name=LOG):
+            self._open_sweep(message.path)
+
+    def on_sweep_stop_requested(self, message: Any) -> None:
+        """Its process when this app started it (it stops its workers), else each running
+        trial's process (a trial runs in its sweep worker): the current trials stop."""
+        ours = message.path.resolve() in self._live_launched()
+        targets = [message.path] if ours else message.running
+        if any([self._signal_run(path) for path in targets]):
+            self.log_line(f"stop requested: sweep {shown_path(str(message.path))}")
+            self.notify("stopping the sweep after this batch…", timeout=3)
+
+    def on_leaderboard_table_chosen(self, message: LeaderboardTable.Chosen) -> None:
+        self.attach(message.path)
+
+    def on_leaderboard_table_compare_requested(self, message: LeaderboardTable.CompareRequested) -> None:
+        self.on_runs_table_compare_requested(message)  # type: ignore[arg-type]
 
     def on_runs_table_chosen(self, message: RunsTable.Chosen) -> None:
         self.attach(message.path)
@@ -621,7 +690,9 @@ class DltuiApp(App[int]):
             if action == "clear_old":
                 return active == "charts" and bool(self.compared)
             return active == TAB_ACTIONS[action]
-        if action == "start":
+        if action in ("start", "start_sweep"):
+            if (action == "start_sweep") != self.query_one(SetupForm).sweeping:
+                return False  # one of the two: Start, or Start sweep while a field holds several values
             if active == "runs":
                 return False  # r continues the selected run there
             if active != "setup" and self._controllable():
@@ -635,6 +706,9 @@ class DltuiApp(App[int]):
         if self.query_one(TabbedContent).active != "setup":
             self.query_one(TabbedContent).active = "setup"
         self.query_one(SetupForm).request_start()
+
+    def action_start_sweep(self) -> None:
+        self.action_start()
 
     def action_stop(self) -> None:
         if self.attached is not None and self.running and self._signal_run(self.attached):
@@ -661,6 +735,14 @@ class DltuiApp(App[int]):
         return True
 
     def action_tab(self, tab: str) -> None:
+        if tab == "sweep" and self.query_one(SweepBoard).path is None:
+            from dltui.tui.sweeps_view import SweepGroup
+
+            newest = next((e for e in self.query_one(RunsTable).entries if isinstance(e, SweepGroup)), None)
+            if newest is None:
+                self.notify("no sweep yet: several values in a Setup field (lr 0.1,0.01) start one", timeout=5)
+                return
+            self._open_sweep(newest.path)
         self.query_one(TabbedContent).active = tab
 
     def action_lr_chart(self) -> None:
@@ -760,6 +842,7 @@ class DltuiApp(App[int]):
             "samples": Sampler,
             "log": RichLog,
             "summary": ModelView,
+            "sweep": LeaderboardTable,
         }
         target = focused.get(pane or "")
         if target is not None:

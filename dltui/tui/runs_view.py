@@ -15,9 +15,18 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from dltui.runs import COLOURS, GLYPHS, RunInfo
+from dltui.runs import RunInfo
 from dltui.tui.state import duration
-from dltui.tui.sweeps_view import GLYPH, COLOUR, SweepChosen, SweepGroup, SweepResumeRequested, flatten, group_cells, trial_name
+from dltui.tui.sweeps_view import (
+    COLOUR,
+    GLYPH,
+    SweepChosen,
+    SweepGroup,
+    SweepResumeRequested,
+    flatten,
+    group_cells,
+    trial_name,
+)
 
 
 def _when(t: float) -> str:
@@ -30,7 +39,7 @@ class RunsTable(DataTable):
 
     BINDINGS = [
         Binding("enter", "attach", "Attach"),
-        Binding("enter", "attach", "Leaderboard"),  # on a sweep's row: check_action shows one of the two
+        Binding("enter", "open_sweep", "Leaderboard"),  # on a sweep's row, instead of Attach
         Binding("right", "expand", "Trials"),
         Binding("left", "collapse", "Close"),
         Binding("space", "mark", "Mark"),
@@ -143,9 +152,9 @@ class RunsTable(DataTable):
         item = self._current()
         on_sweep = isinstance(item, SweepGroup)
         if action == "attach":
-            wanted = "Leaderboard" if on_sweep else "Attach"
-            return any(b.description == wanted for b in self._bindings.key_to_bindings.get("enter", ())) and (
-                self._enter_shows(wanted))
+            return not on_sweep
+        if action == "open_sweep":
+            return on_sweep
         if action == "mark":
             return not on_sweep
         if action == "expand":
@@ -160,6 +169,9 @@ class RunsTable(DataTable):
             self.post_message(SweepChosen(item.path))
         elif item is not None:
             self.post_message(self.Chosen(item.path))
+
+    def action_open_sweep(self) -> None:
+        self.action_attach()
 
     def action_expand(self) -> None:
         item = self._current()
