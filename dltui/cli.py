@@ -108,6 +108,28 @@ RUNS_DIR = typer.Option(
 )
 AMP = typer.Option(False, "--amp", help="bf16 autocast (CUDA, and CPUs with AMX where it is faster)")
 COMPILE = typer.Option(False, "--compile", help="torch.compile the model (CUDA only)")
+# your own data and how training runs: `run` and `sweep` share them
+TARGET = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]")
+TEXT = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters")
+TASK = typer.Option(None, "--task", metavar="NAME", help="table: classification | binary | regression")
+IMAGE_SIZE = typer.Option(None, "--image-size", metavar="INT", help="image folder: resize to INT x INT")
+TEST = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split")
+SCHEDULE = typer.Option(None, "--schedule", metavar="NAME", help="constant | step | cosine | onecycle")
+WARMUP = typer.Option(None, "--warmup", metavar="EPOCHS", help="linear lr warm-up epochs [default: 0]")
+STEP_SIZE = typer.Option(None, "--step-size", metavar="EPOCHS", help="step: epochs between decays")
+GAMMA = typer.Option(None, "--gamma", metavar="FLOAT", help="step: decay factor [default: 0.1]")
+MIN_DELTA = typer.Option(None, "--min-delta", metavar="FLOAT", help="the least change that counts")
+CLIP_GRAD = typer.Option(None, "--clip-grad", metavar="NORM", help="clip the gradient norm to NORM")
+LABEL_SMOOTHING = typer.Option(None, "--label-smoothing", metavar="X", help="classification: smoothing in [0, 1)")
+DROPOUT = typer.Option(None, "--dropout", metavar="P", help="dropout before the classifier head")
+AUGMENT = typer.Option(
+    None,
+    "--augment/--no-augment",
+    help="random crop (+ flip where labels allow) on training images [default: the dataset's]",
+)
+ON_DIVERGE = typer.Option(
+    None, "--on-diverge", metavar="WHAT", help="stop | rollback (last good epoch, lr halved, up to 3 times)"
+)
 
 
 CONFIG_FLAGS = (
@@ -258,43 +280,35 @@ def run(
         metavar="INT",
         help="CPU threads for torch, 1 to the usable cores [default: the cores the load leaves idle]",
     ),
-    target: str | None = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]"),
-    text: str | None = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters"),
-    task: str | None = typer.Option(None, "--task", metavar="NAME", help="table: classification | binary | regression"),
-    image_size: str | None = typer.Option(
-        None, "--image-size", metavar="INT", help="image folder: resize to INT x INT"
-    ),
-    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    target: str | None = TARGET,
+    text: str | None = TEXT,
+    task: str | None = TASK,
+    image_size: str | None = IMAGE_SIZE,
+    test: str | None = TEST,
     val_fraction: str | None = typer.Option(
         None,
         "--val-fraction",
         metavar="F",
         help="hold out F of the training split to choose by [default: 0; 0.1 when choosing]",
     ),
-    schedule: str | None = typer.Option(None, "--schedule", metavar="NAME", help="constant | step | cosine | onecycle"),
-    warmup: str | None = typer.Option(None, "--warmup", metavar="EPOCHS", help="linear lr warm-up epochs [default: 0]"),
-    step_size: str | None = typer.Option(None, "--step-size", metavar="EPOCHS", help="step: epochs between decays"),
-    gamma: str | None = typer.Option(None, "--gamma", metavar="FLOAT", help="step: decay factor [default: 0.1]"),
+    schedule: str | None = SCHEDULE,
+    warmup: str | None = WARMUP,
+    step_size: str | None = STEP_SIZE,
+    gamma: str | None = GAMMA,
     early_stop: str | None = typer.Option(
         None, "--early-stop", metavar="PATIENCE", help="stop when --monitor has not improved for PATIENCE epochs"
     ),
     monitor: str | None = typer.Option(
         None, "--monitor", metavar="NAME", help="val_acc | val_loss: what best.pt and stopping use"
     ),
-    min_delta: str | None = typer.Option(None, "--min-delta", metavar="FLOAT", help="the least change that counts"),
-    clip_grad: str | None = typer.Option(None, "--clip-grad", metavar="NORM", help="clip the gradient norm to NORM"),
+    min_delta: str | None = MIN_DELTA,
+    clip_grad: str | None = CLIP_GRAD,
     label_smoothing: str | None = typer.Option(
         None, "--label-smoothing", metavar="X", help="classification: smoothing in [0, 1)"
     ),
-    dropout: str | None = typer.Option(None, "--dropout", metavar="P", help="dropout before the classifier head"),
-    augment: bool | None = typer.Option(
-        None,
-        "--augment/--no-augment",
-        help="random crop (+ flip where labels allow) on training images [default: the dataset's]",
-    ),
-    on_diverge: str | None = typer.Option(
-        None, "--on-diverge", metavar="WHAT", help="stop | rollback (last good epoch, lr halved, up to 3 times)"
-    ),
+    dropout: str | None = DROPOUT,
+    augment: bool | None = AUGMENT,
+    on_diverge: str | None = ON_DIVERGE,
     nproc: str | None = typer.Option(
         None, "--nproc", metavar="N", help="data-parallel on N processes of this machine (starts torchrun)"
     ),
@@ -506,29 +520,29 @@ def sweep(
     threads: str | None = typer.Option(
         None, "--threads", metavar="INT", help="CPU threads per trial [default: the cores shared among --parallel]"
     ),
-    target: str | None = typer.Option(None, "--target", metavar="COL", help="table: the label column [default: last]"),
-    text: str | None = typer.Option(None, "--text", metavar="COL", help="table: a text column read as characters"),
-    task: str | None = typer.Option(None, "--task", metavar="NAME", help="table: classification | binary | regression"),
-    image_size: str | None = typer.Option(None, "--image-size", metavar="INT", help="image folder: resize to INT"),
-    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    target: str | None = TARGET,
+    text: str | None = TEXT,
+    task: str | None = TASK,
+    image_size: str | None = IMAGE_SIZE,
+    test: str | None = TEST,
     val_fraction: str | None = typer.Option(
         None, "--val-fraction", metavar="F", help="held out of the training split to judge trials by [default: 0.1]"
     ),
-    schedule: str | None = typer.Option(None, "--schedule", metavar="NAME", help="constant | step | cosine | onecycle"),
-    warmup: str | None = typer.Option(None, "--warmup", metavar="EPOCHS", help="linear lr warm-up epochs"),
-    step_size: str | None = typer.Option(None, "--step-size", metavar="EPOCHS", help="step: epochs between decays"),
-    gamma: str | None = typer.Option(None, "--gamma", metavar="FLOAT", help="step: decay factor [default: 0.1]"),
+    schedule: str | None = SCHEDULE,
+    warmup: str | None = WARMUP,
+    step_size: str | None = STEP_SIZE,
+    gamma: str | None = GAMMA,
     early_stop: str | None = typer.Option(
         None, "--early-stop", metavar="PATIENCE", help="stop a trial when --metric has not improved for PATIENCE"
     ),
-    min_delta: str | None = typer.Option(None, "--min-delta", metavar="FLOAT", help="the least change that counts"),
-    clip_grad: str | None = typer.Option(None, "--clip-grad", metavar="NORM", help="clip the gradient norm to NORM"),
+    min_delta: str | None = MIN_DELTA,
+    clip_grad: str | None = CLIP_GRAD,
     label_smoothing: str | None = typer.Option(
         None, "--label-smoothing", metavar="X", help="classification: smoothing in [0, 1)"
     ),
-    dropout: str | None = typer.Option(None, "--dropout", metavar="P", help="dropout before the classifier head"),
-    augment: bool | None = typer.Option(None, "--augment/--no-augment", help="random crop (+ flip) on training images"),
-    on_diverge: str | None = typer.Option(None, "--on-diverge", metavar="WHAT", help="stop | rollback"),
+    dropout: str | None = DROPOUT,
+    augment: bool | None = AUGMENT,
+    on_diverge: str | None = ON_DIVERGE,
     trials: str | None = typer.Option(
         None,
         "--trials",
@@ -810,11 +824,11 @@ def summary(
 @app.command()
 def inspect(
     path: str = typer.Argument(..., metavar="PATH", help="a CSV/TSV file or an image folder"),
-    target: str | None = typer.Option(None, "--target", metavar="COL", help="the label column [default: last]"),
-    text: str | None = typer.Option(None, "--text", metavar="COL", help="a text column read as characters"),
-    task: str | None = typer.Option(None, "--task", metavar="NAME", help="classification | binary | regression"),
-    image_size: str | None = typer.Option(None, "--image-size", metavar="INT", help="resize images to INT x INT"),
-    test: str | None = typer.Option(None, "--test", metavar="PATH", help="a file or folder holding the test split"),
+    target: str | None = TARGET,
+    text: str | None = TEXT,
+    task: str | None = TASK,
+    image_size: str | None = IMAGE_SIZE,
+    test: str | None = TEST,
     seed: str | None = SEED,
 ) -> None:
     """Show what dltui infers from your data: columns and their types, what is dropped and
