@@ -41,7 +41,7 @@ class RunsTable(DataTable):
         Binding("enter", "attach", "Attach"),
         Binding("enter", "open_sweep", "Leaderboard"),  # on a sweep's row, instead of Attach
         Binding("right", "expand", "Trials"),
-        Binding("left", "collapse", "Close"),
+        Binding("left", "collapse", "Fold"),
         Binding("space", "mark", "Mark"),
         Binding("c", "compare", "Compare"),
         Binding("r", "resume", "Resume"),

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from dltui.tui.messages import SetupChecked, StartRequested
+from dltui.tui.sweeps_view import trials_hint
 
 FORM_FIELDS = ("dataset", "model", "epochs", "batch_size", "lr", "optimizer", "device", "seed")
 INPUTS = ("epochs", "batch_size", "lr", "seed")  # free text; the rest are menus
@@ -39,7 +40,7 @@ PLACEHOLDERS = {
     "text": "a text column, read as characters",
     "image_size": "pixels (the most common size)",
     "test": "test split file or folder (optional)",
-    "model_ref": "FILE.py:NAME: your nn.Module (optional)",
+    "model_ref": "FILE.py:NAME: your nn.Module, or a list: mlp,cnn",
 }
 TASKS = (("inferred", ""), ("classification", "classification"), ("binary", "binary"), ("regression", "regression"))
 RECOMMENDED = ("model", "epochs", "batch_size", "lr", "optimizer")  # follow the dataset unless edited
@@ -75,6 +76,8 @@ class SetupForm(VerticalScroll):
     SetupForm .own-row, SetupForm #own-hint, SetupForm #inspect { display: none; }
     SetupForm.-own .own-row, SetupForm.-own #own-hint, SetupForm.-own #inspect { display: block; }
     SetupForm.-own.-folder .table-row, SetupForm.-own.-table .folder-row { display: none; }
+    SetupForm .sweep-row { display: none; }
+    SetupForm.-sweep .sweep-row { display: block; }
     SetupForm #own-hint { color: $text-muted; height: auto; }
     SetupForm #inspect { height: auto; margin: 1 0 0 0; }
     """
@@ -105,6 +108,7 @@ class SetupForm(VerticalScroll):
         self._generation = 0  # of the thread checks; an older answer is dropped
         self.pending = False  # a thread check is under way
         self._error: Any = None  # the ConfigError shown
+        self.sweeping = False  # a field holds several values (a list, a range): Start starts a sweep
         self._start_when_checked = False
         rec = DATASETS[self.dataset].recommended
         # what the form itself put in each recommended field: a field still holding it was
@@ -200,6 +204,8 @@ class SetupForm(VerticalScroll):
                         widget = Select(loading, value="", allow_blank=False, id=field, compact=True, disabled=True)
                         yield self._row(field, widget)
                         yield self._row("model_ref", self._input("model_ref", self.committed["model_ref"]))
+                # shown while a field holds a list or a range (sweeps_view.sweep_shape)
+                yield self._row("trials", self._field("trials", "", placeholder=trials_hint(None)), "sweep-row")
                 yield Static("", id="form-error")
                 yield Button("Start (r)", id="start", variant="success", disabled=True)
             yield Static("", id="dataset-info")
@@ -327,14 +333,14 @@ class SetupForm(VerticalScroll):
             if self.own:
                 settings = {k: raw[k] for k in (*OWN_FIELDS, "seed", "data_dir") if raw.get(k) is not None}
                 own = (str(raw["dataset"]), settings)
-            self._check(self._generation, raw, own)
+            self._check(self._generation, raw, own, self._trials())
             return
         self.pending = False
-        from dltui.resolve import make_config
+        from dltui.tui.sweeps_view import check_form
 
         config, error = None, None
         try:
-            config = make_config(**raw)
+            config = check_form(raw, self._trials())  # make_config, for each value of a list or range
         except ConfigError as exc:
             error = exc
         self._show(config, error)
@@ -357,18 +363,36 @@ class SetupForm(VerticalScroll):
             text += ("\n" if text else "") + f"[yellow]{', '.join(unread)} changed: enter reads it[/yellow]"
         self.query_one("#form-error", Static).update(text)
         self.query_one("#start", Button).disabled = config is None
+        self._sweep_shape()
+
+    def _trials(self) -> str:
+        return self.query_one("#trials", Input).value
+
+    def _sweep_shape(self) -> None:
+        """A field with a list or a range makes Start a sweep's, with a trials field."""
+        from dltui.tui.sweeps_view import sweep_shape
+
+        sweeping, grid = sweep_shape(self.raw())
+        self.query_one("#trials", Input).placeholder = trials_hint(grid)
+        if sweeping != self.sweeping:
+            self.sweeping = sweeping
+            self.set_class(sweeping, "-sweep")
+            self.query_one("#start", Button).label = "Start sweep (r)" if sweeping else "Start (r)"
+            self.app.refresh_bindings()
 
     def _unread(self, field: str) -> bool:
         widget = self.query_one(f"#{field}", Input)
         return widget.display and widget.parent.display and widget.value.strip() != self.committed[field]  # type: ignore[union-attr]
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="setup-check", description="checking your data")
-    def _check(self, generation: int, raw: dict[str, object], own: tuple[str, dict[str, Any]] | None) -> None:
+    def _check(
+        self, generation: int, raw: dict[str, object], own: tuple[str, dict[str, Any]] | None, trials: str = ""
+    ) -> None:
         """make_config, and for a path the inspect summary, away from the UI: reading the
         data takes time and a model reference runs the user's code."""
         from dltui.errors import ConfigError
-        from dltui.resolve import make_config
         from dltui.tui.own_data import inspect_summary
+        from dltui.tui.sweeps_view import check_form
 
         spec = summary = models = config = error = None
         blame = "dataset"
@@ -376,7 +400,7 @@ class SetupForm(VerticalScroll):
             if own is not None:
                 spec, summary, models = inspect_summary(*own)
             blame = "model" if is_model_ref(str(raw.get("model") or "")) else "dataset"
-            config = make_config(**raw)
+            config = check_form(raw, trials)
         except ConfigError as exc:
             error = exc
         except Exception as exc:  # a reader's or the user's code's bug: said on the field, never a crash
@@ -430,6 +454,11 @@ class SetupForm(VerticalScroll):
         if self.config is None:
             self.app.notify(str(self.query_one("#form-error", Static).render()), severity="error", title="Cannot start")
             return False
+        if self.sweeping:
+            from dltui.tui.sweeps_view import SweepRequested, sweep_args
+
+            self.post_message(SweepRequested(sweep_args(self.raw(), self._trials())))
+            return True
         self.post_message(StartRequested(self.config))
         return True
 
