@@ -205,4 +205,3 @@ def check_batch_size(batch_size: int, train_size: int, dataset: str) -> None:
             f"{batch_size} is out of range (a whole number from 1 to {train_size}, "
             f"the size of {dataset}'s training split)",
         )
-

@@ -351,7 +351,9 @@ def test_app_without_a_terminal_says_so(tmp_path):
     proc = dltui(stdin=subprocess.DEVNULL, text=True, cwd=tmp_path)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert stderr.strip() == "dltui: error: the app needs a terminal (stdin and stdout); train headless with `dltui run`"  # noqa: E501
+    assert (
+        stderr.strip() == "dltui: error: the app needs a terminal (stdin and stdout); train headless with `dltui run`"
+    )  # noqa: E501
 
 
 # --- a run never lies -----------------------------------------------------------------------

@@ -61,7 +61,8 @@ class ConfusionGrid(Widget, can_focus=True):
         text = Text(no_wrap=True, overflow="crop")
         text.append(
             f"{correct / max(self.total, 1):.1%} right · epoch {self.epoch} · {self.total} test items"
-            " · rows true, columns predicted"[:width] + "\n",
+            " · rows true, columns predicted"[:width]
+            + "\n",
             style="dim",
         )
         cursor = self.cursor if self.has_focus else None
