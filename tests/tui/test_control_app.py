@@ -51,8 +51,11 @@ async def test_a_live_run_takes_requests_and_its_notes_show_in_the_log():
         await wait_epochs(pilot, 1)
         await wait_for(pilot, lambda: app.live, timeout=10)
         run_dir = app.attached
+        keys = ("L lr", "k Ckpt", "S Stop@epoch", "s Stop", "l Log loss")
+        # the footer is redrawn on the next refresh after the run turns live
+        await wait_for(pilot, lambda: all(k in footer(app) for k in keys), timeout=10)
         shown = footer(app)
-        for key in ("L lr", "k Ckpt", "S Stop@epoch", "s Stop", "l Log loss"):
+        for key in keys:
             assert key in shown, shown  # they fit 80 columns
         await pilot.press("L")
         assert isinstance(app.screen, LearningRateScreen)

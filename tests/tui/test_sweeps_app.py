@@ -154,7 +154,7 @@ async def test_a_sweep_shows_as_one_row_that_opens_to_its_trials(monkeypatch):
         await pilot.pause()
         [row] = [line for line in screen_text(app).splitlines() if "lr-sweep" in line]
         assert "▸" in row and "3/4" in row and "0.9600" in row and "2✓ 1✂" in row
-        assert "⏎ Leaderboard" in screen_text(app).splitlines()[-1]
+        await wait_for(pilot, lambda: "⏎ Leaderboard" in screen_text(app).splitlines()[-1], timeout=10)
         await pilot.press("right")  # open: its trials follow it, best first
         await pilot.pause()
         names = [Path(k).name for k in table.items]
@@ -168,7 +168,7 @@ async def test_a_sweep_shows_as_one_row_that_opens_to_its_trials(monkeypatch):
         assert "├ 2 mlp-lr0.1" in shown and "└ 1 softmax-lr0.1" in shown and "pruned" in shown
         await pilot.press("down")
         await pilot.pause()
-        assert "⏎ Attach" in screen_text(app).splitlines()[-1]  # a trial is a run
+        await wait_for(pilot, lambda: "⏎ Attach" in screen_text(app).splitlines()[-1], timeout=10)  # a trial is a run
         await pilot.press("left")  # fold from a trial: back on the sweep's row
         await pilot.pause()
         assert len(table.items) == 2 and table.selected() == sweep
