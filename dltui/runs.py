@@ -29,6 +29,20 @@ def default_runs_dir() -> Path:
     return Path(os.path.expanduser(os.environ.get("DLTUI_RUNS_DIR") or "runs"))
 
 
+def best_by_validation(rows: list[dict[str, Any]], config: dict[str, Any]) -> float | None:
+    """The test accuracy of the epoch with the best monitored validation value (the epoch
+    best.pt holds; the earliest on a tie), or None for a run that held no validation out:
+    nothing is ever chosen by the test split."""
+    monitor = str(config.get("monitor") or "val_acc")
+    scored = [(r, _float(r.get(monitor))) for r in rows]
+    scored = [(r, v) for r, v in scored if v is not None]
+    if not scored:
+        return None
+    pick = max if monitor.endswith("acc") else min
+    row, _ = pick(scored, key=lambda rv: rv[1])
+    return _float(row.get("test_acc"))
+
+
 def _json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -156,7 +170,7 @@ def read_run(path: Path) -> RunInfo | None:
         model=str(config.get("model", "?")),
         epochs_done=len(rows),
         epochs=int(config.get("epochs") or summary.get("epochs") or len(rows)),
-        best_test_acc=max(accs) if accs else None,
+        best_test_acc=best_by_validation(rows, config),
         last_test_acc=accs[-1] if accs else None,
         last_test_loss=_float(rows[-1].get("test_loss")) if rows else None,
         wall_s=wall,

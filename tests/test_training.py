@@ -247,3 +247,14 @@ def test_control_requests_are_validated(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     out = cli("control", str(tmp_path), "--lr", "0.1")
     assert out.exit_code == 2 and "not running" in one_line_error(out)
+
+
+def test_the_runs_table_reports_test_at_the_best_validation_epoch(tmp_path):
+    from dltui.runs import read_run
+
+    result, ended, _ = run(tmp_path, "val", epochs=5, val_fraction=0.2, lr=0.05, optimizer="sgd")
+    info = read_run(tmp_path / "val")
+    assert info.best_test_acc == pytest.approx(ended[result.summary.best_epoch - 1].test_acc, abs=1e-5)  # csv: 6 digits
+    assert result.summary.best_test_acc == ended[result.summary.best_epoch - 1].test_acc
+    run(tmp_path, "plain", epochs=2)
+    assert read_run(tmp_path / "plain").best_test_acc is None  # nothing chose an epoch
