@@ -67,6 +67,8 @@ def make_config(**raw: Any) -> TrainConfig:
     model_spec = resolve_model(str(given.get("model", rec.model)).strip())
     model_name = model_spec.name
     why = model_spec.incompatibility(spec)
+    if why is not None and ":" in model_name:  # your code failed on this data: say where, not what else fits
+        raise ConfigError("model", f"'{model_name}' on {spec.name}: {why}")
     if why is not None:
         fitting = compatible_models(spec)
         raise ConfigError(
@@ -184,7 +186,8 @@ def _training_settings(given: dict[str, Any], spec: Any, epochs: int) -> dict[st
     if val_fraction and getattr(spec, "test_is_train", False):
         raise ConfigError("val_fraction", f"{spec.name} is fitted whole (test = train): there is nothing to hold out")
     if val_fraction and round(spec.train_size * val_fraction) < 1:
-        raise ConfigError("val_fraction", f"{val_fraction:g} of {spec.train_size} rows holds out no row")
+        why = "; --early-stop needs a validation split" if early_stop and given.get("val_fraction") is None else ""
+        raise ConfigError("val_fraction", f"{val_fraction:g} of {spec.train_size} rows holds out no row{why}")
     has_accuracy = spec.task != "regression"
     monitor = given.get("monitor")
     monitor = (

@@ -185,6 +185,21 @@ def test_own_data_flags_are_refused_for_a_built_in_dataset():
     assert result.exit_code == 2 and "built in" in one_line_error(result)
 
 
+def test_a_model_without_trainable_parameters_is_refused_before_any_file(tmp_path):
+    frozen = tmp_path / "frozen.py"
+    frozen.write_text(
+        "import torch\n"
+        "def Net(in_shape, num_outputs):\n"
+        "    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(num_outputs))\n"
+        "    net(torch.zeros(1, *in_shape))\n"
+        "    net.requires_grad_(False)\n"
+        "    return net\n"
+    )
+    result = cli("run", "--model", f"{frozen}:Net", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "no trainable parameters" in one_line_error(result)
+    assert not (tmp_path / "r").exists()
+
+
 def test_model_file_errors_are_one_line_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__(\n")

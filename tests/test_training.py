@@ -212,9 +212,11 @@ def test_rollback_restores_the_last_good_epoch_and_halves_lr(tmp_path, monkeypat
 
 
 def test_rollback_gives_up_after_three(tmp_path):
-    result, ended, _ = run(tmp_path, epochs=2, on_diverge="rollback", dataset="linear", model="linreg", lr=90)
+    result, ended, events = run(tmp_path, epochs=2, on_diverge="rollback", dataset="linear", model="linreg", lr=90)
     assert type(result).__name__ == "RunFailed" and result.exit_code == 3
     assert result.summary.rollbacks == 3
+    notes = [e.text for e in events if isinstance(e, RunNoted)]
+    assert [n.split("lr ")[1].split(" (")[0] for n in notes] == ["90 -> 45", "45 -> 22.5", "22.5 -> 11.25"]
 
 
 def test_live_control_lr_checkpoint_and_stop_after_epoch(tmp_path):

@@ -179,11 +179,17 @@ class Rollback:
         return self.enabled and self.good is not None and self.used < MAX_ROLLBACKS
 
     def restore(self, model: Any, optimizer: Any) -> int:
-        """Load the last good state back; returns the epoch it belongs to."""
+        """Load the last good weights and optimizer state back, keeping the learning rate the
+        run has now (the saved state holds the rate of that epoch, before any halving);
+        returns the epoch it belongs to."""
         assert self.good is not None
         self.used += 1
+        keys = ("lr", "initial_lr", "max_lr", "min_lr")
+        rates = [{k: g[k] for k in keys if k in g} for g in optimizer.param_groups]
         model.load_state_dict(self.good["model"])
         optimizer.load_state_dict(self.good["optimizer"])
+        for group, kept in zip(optimizer.param_groups, rates, strict=True):
+            group.update(kept)
         return self.good["epoch"]
 
 

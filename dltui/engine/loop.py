@@ -344,6 +344,8 @@ class _Training:
 
         torch.manual_seed(cfg.seed)
         model = build_model(cfg.model, data.spec, cfg.init)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ConfigError("model", f"{cfg.model_label} has no trainable parameters: there is nothing to train")
         if cfg.dropout:
             apply_dropout(model, cfg.dropout, cfg.model)
         model = model.to(device)
