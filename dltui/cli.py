@@ -190,7 +190,10 @@ def main_app(
             fail(f"--runs-dir goes after the command: dltui {ctx.invoked_subcommand} --runs-dir ...")
         if options and ctx.invoked_subcommand != "run":
             flag = "--" + next(iter(options)).replace("_", "-")
-            fail(f"{flag} goes after the command: dltui {ctx.invoked_subcommand} {flag} ...")
+            takes = {"sweep", "serve"} | ({"summary", "eval"} if flag in ("--dataset", "--model") else set())
+            if ctx.invoked_subcommand in takes | ({"eval"} if flag in ("--device", "--data-dir") else set()):
+                fail(f"{flag} goes after the command: dltui {ctx.invoked_subcommand} {flag} ...")
+            fail(f"{flag} is a training setting: dltui run {flag} ... (or the app: dltui {flag} ...)")
         ctx.obj = options
         return
     if images not in (None, "auto", "halfblock"):
@@ -320,6 +323,13 @@ def run(
     from dltui.resolve import make_config
 
     if nproc is not None:
+        if not resume:  # bad input is said once, here, not by every rank under torchrun
+            try:
+                cfg = make_config(**{**(ctx.obj or {}), **_config_flags(locals()), **_run_flags(locals())})
+            except DltuiError as exc:
+                fail(str(exc), exc.exit_code)
+            if nproc.strip().isdigit() and int(nproc) > 1 and cfg.batch_size % int(nproc):
+                fail(f"--batch-size: {cfg.batch_size} does not split over {nproc} ranks (use a multiple of {nproc})")
         raise typer.Exit(_torchrun(nproc))
 
     given = {**(ctx.obj or {}), **_config_flags(locals()), **_run_flags(locals())}
@@ -730,15 +740,24 @@ def eval_cmd(
     device: str | None = DEVICE,
     data_dir: str | None = DATA_DIR,
     json_out: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
-    which: str = typer.Option(
-        "best", "--which", metavar="best|last", help="a run directory's best.pt (chosen by validation) or model.pt"
+    which: str | None = typer.Option(
+        None,
+        "--which",
+        metavar="best|last",
+        help="a run directory's best.pt (chosen by validation) or model.pt [default: best]",
     ),
 ) -> None:
     """Rebuild a saved model and evaluate it on the test split."""
     from dltui.evaluation import evaluate_checkpoint
 
-    if which not in ("best", "last"):
+    if which not in (None, "best", "last"):
         fail(f"--which: {which!r} is not one of best, last")
+    where = Path(os.path.expanduser(path))
+    if where.is_dir() and which != "last" and not (where / "best.pt").is_file():
+        say(f"dltui: note: no best.pt in {path} (the run held no validation out): evaluating its model.pt")
+    elif where.is_file() and which is not None:
+        say(f"dltui: note: --which chooses a file in a run directory; evaluating {path} as given")
+    which = which or "best"
     try:
         result = evaluate_checkpoint(path, dataset=dataset, model=model, device=device, data_dir=data_dir, which=which)
     except DltuiError as exc:
@@ -800,7 +819,10 @@ def summary(
     from dltui.models import MODELS
 
     key = model.strip().lower()
-    own = ":" in model or model.strip().endswith(".py") or (dataset is not None and "/" in dataset)
+    from dltui.data.sources import looks_like_path
+
+    own = ":" in model or model.strip().endswith(".py")
+    own = own or (dataset is not None and (looks_like_path(dataset) or Path(dataset).expanduser().exists()))
     if key not in MODELS and not own:  # said here: the library's error would name a --model flag it lacks
         fail(f"unknown model '{model}'{suggest(key, tuple(MODELS))} (choose from: {', '.join(MODELS)})")
     from dltui.models.summary import summarize, summarize_module

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from dltui.config import INITS, ON_DIVERGE, OPTIMIZERS, SCHEDULES, TrainConfig, choose, model_label, number
@@ -205,6 +206,8 @@ def split_flags(given: dict[str, Any]) -> tuple[dict[str, Any], Space]:
     for name, raw in given.items():
         if name in ONE_VALUE and isinstance(raw, str) and ("," in raw or ".." in raw):
             raise ConfigError(name, f"'{raw}': takes one value in a sweep (every trial must be judged alike)")
+        if name == "dataset" and isinstance(raw, str) and "," in raw and not Path(raw).expanduser().exists():
+            raise ConfigError(name, f"'{raw}': a sweep compares settings on one dataset; give one (sweep each apart)")
         dim = parse(name, raw)
         if dim is None:
             fixed[name] = raw

@@ -239,3 +239,27 @@ def test_summary_takes_a_model_file_and_a_data_path(tmp_path):
     table = cli("summary", "mlp", "--dataset", str(csv))
     assert table.exit_code == 0, table.output
     assert "2,561" in table.output  # 8*256+256 + 256*1+1
+
+
+def test_newcomer_refusals_are_one_line(tmp_path):
+    floats = tmp_path / "floats.csv"
+    rng = np.random.default_rng(0)
+    floats.write_text("x,y\n" + "\n".join(f"{a:.4f},{b:.6f}" for a, b in rng.normal(size=(300, 2))) + "\n")
+    forced = cli("inspect", str(floats), "--task", "classification")
+    assert forced.exit_code == 2 and "too many to be classes" in one_line_error(forced)
+    swept = cli("sweep", "--dataset", "digits,xor", "--epochs", "1", "--out", str(tmp_path / "s"))
+    assert swept.exit_code == 2 and "one dataset" in one_line_error(swept)
+    split = cli("run", "--nproc", "3", "--batch-size", "32", "--epochs", "1", "--out", str(tmp_path / "r"))
+    assert split.exit_code == 2 and "does not split over 3 ranks" in one_line_error(split)
+    hint = cli("--lr", "0.1", "runs")
+    assert hint.exit_code == 2 and "dltui run --lr" in one_line_error(hint)
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
+
+
+def test_eval_says_which_file_it_evaluates(tmp_path):
+    run = tmp_path / "r"
+    assert cli("run", "--epochs", "1", "--out", str(run), "--threads", "1").exit_code == 0
+    result = cli("eval", str(run))
+    assert result.exit_code == 0 and "no best.pt" in result.output
+    as_given = cli("eval", str(run / "model.pt"), "--which", "best")
+    assert as_given.exit_code == 0 and "evaluating" in as_given.output

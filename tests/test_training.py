@@ -260,3 +260,18 @@ def test_the_runs_table_reports_test_at_the_best_validation_epoch(tmp_path):
     assert result.summary.best_test_acc == ended[result.summary.best_epoch - 1].test_acc
     run(tmp_path, "plain", epochs=2)
     assert read_run(tmp_path / "plain").best_test_acc is None  # nothing chose an epoch
+
+
+def test_a_resume_says_when_a_live_rate_change_is_not_kept(tmp_path):
+    from dltui.engine.checkpoint import save_checkpoint
+
+    run(tmp_path, "r", epochs=2, lr=0.01, optimizer="sgd")
+    state = load_checkpoint(tmp_path / "r")
+    for group in state["optimizer"]["param_groups"]:
+        group["lr"] = 0.002  # as `dltui control --lr 0.002` leaves it
+    save_checkpoint(tmp_path / "r", state)
+    cfg = make_config(device="cpu", out=str(tmp_path / "r"), epochs=3, lr=0.01, optimizer="sgd")
+    events: list = []
+    train(cfg, events.append, run_dir=tmp_path / "r", checkpoint=load_checkpoint(tmp_path / "r"), threads=1)
+    started = next(e for e in events if type(e).__name__ == "RunStarted")
+    assert any("stopped at lr 0.002; it continues at 0.01" in n for n in started.notes)

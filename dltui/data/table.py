@@ -209,6 +209,11 @@ def _target(path: Path, name: str, s: pd.Series, task: str | None, sequence: boo
         _fail(path, f"target '{name}' has {len(classes)} classes: --task binary needs exactly 2")
     if task in ("classification", "sequence", "binary") and len(classes) > MAX_CLASSES:
         _fail(path, f"target '{name}' has {len(classes)} distinct values: too many classes (at most {MAX_CLASSES})")
+    rows = int(s.notna().sum())
+    if task in ("classification", "sequence") and kind == "number" and len(classes) > max(MAX_INT_CLASSES, rows // 2):
+        # forced onto measured numbers: nearly every row its own class, nothing to generalise
+        _fail(path, f"target '{name}' has {len(classes)} distinct numbers in {rows} rows: too many to be classes "
+                    "(use --task regression)")  # fmt: skip
     out: dict[str, Any] = {"column": name, "values": kind, "task": task}
     if task != "regression":
         out.update(classes=classes, class_values=class_values)

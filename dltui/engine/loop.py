@@ -376,6 +376,7 @@ class _Training:
             ckpt_io.check_fits(self.checkpoint, model, self.optimizer, where, f"{cfg.model} on {cfg.dataset}")
             model.load_state_dict(self.checkpoint["model"])
             self.optimizer.load_state_dict(self.checkpoint["optimizer"])
+            saved_lr = float(self.optimizer.param_groups[0]["lr"])
             for group in self.optimizer.param_groups:  # the schedule below replays from --lr (maybe a new one)
                 group["lr"] = cfg.lr
                 for key in ("initial_lr", "max_lr", "min_lr"):
@@ -393,6 +394,13 @@ class _Training:
         self.bs = bs
         self.steps = math.ceil(n / bs)
         self.schedule = callbacks.LrSchedule(cfg, self.optimizer, self.steps, self.start_epoch)
+        steady = cfg.schedule == "constant" and not cfg.warmup  # else the rate moves by design
+        if self.checkpoint is not None and steady and not math.isclose(saved_lr, self.schedule.lr, rel_tol=1e-6):
+            # a live change (or a rollback's halving) lives in the run, not in its settings
+            notes.append(
+                f"the run stopped at lr {saved_lr:.4g}; it continues at {self.schedule.lr:.4g}, what its settings "
+                f"give (--lr {saved_lr:.4g} keeps the rate it had)"
+            )
         if self.x_val is not None:
             monitor = callbacks.Monitor(cfg.monitor, cfg.min_delta)
             self.best = callbacks.BestEpoch(monitor, self.history)
