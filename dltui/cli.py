@@ -752,16 +752,18 @@ def eval_cmd(
 
     if which not in (None, "best", "last"):
         fail(f"--which: {which!r} is not one of best, last")
-    where = Path(os.path.expanduser(path))
+    where, note = Path(os.path.expanduser(path)), None
     if where.is_dir() and which != "last" and not (where / "best.pt").is_file():
-        say(f"dltui: note: no best.pt in {path} (the run held no validation out): evaluating its model.pt")
+        note = f"dltui: note: no best.pt in {path} (the run held no validation out): evaluating its model.pt"
     elif where.is_file() and which is not None:
-        say(f"dltui: note: --which chooses a file in a run directory; evaluating {path} as given")
+        note = f"dltui: note: --which chooses a file in a run directory; evaluating {path} as given"
     which = which or "best"
     try:
         result = evaluate_checkpoint(path, dataset=dataset, model=model, device=device, data_dir=data_dir, which=which)
     except DltuiError as exc:
         fail(str(exc), exc.exit_code)
+    if note:
+        say(note)
     from dltui.reporting import print_evaluation
 
     print_evaluation(result, json_out)

@@ -372,7 +372,10 @@ def test_interrupted_resume_updates_the_summary(tmp_path, finished):
     assert s["epochs_done"] in (done, done + 1) and rows(out) in (done, done + 1)
     proc = dltui("run", "--resume", str(out), "--epochs", "200", "--threads", "1")
     deadline = time.monotonic() + 120
-    while not (summary(out).get("resumed_from") == done and rows(out) > done):  # this process's epochs
+    # this process's epochs: its own summary (its pid; metrics.csv is rewritten before it), then a new row.
+    # The killed run's files can satisfy "resumed_from == done, rows > done" on their own (metrics.csv
+    # runs one epoch ahead of model.pt), and a SIGINT sent then lands before the run has begun
+    while not (summary(out).get("pid") == proc.pid and rows(out) > done):
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
