@@ -706,9 +706,16 @@ class _Training:
         row = {k: getattr(ended, k) for k in rundir.METRIC_COLUMNS}
         self.history.append(row)
         self.last = ended
+        is_best = self.best is not None and self.best.update(row)
+        should_end = self.early is not None and self.early.update(row)
+        if should_end:
+            self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
         if not self.writes and not self.rollback.enabled:  # other ranks keep no copies
-            return self._after_epoch(epoch, self.early is not None and self.early.update(row), row)
+            return self._after_epoch(epoch, should_end)
         model_state, optimizer_state = self._states()
+        self.rollback.remember(epoch, model_state, optimizer_state)
+        if not self.writes:
+            return self._after_epoch(epoch, should_end)
         ckpt = {
             "model": model_state,
             "optimizer": optimizer_state,
@@ -717,13 +724,6 @@ class _Training:
             "rng": self.gen.get_state() if self.device.type != "cuda" else None,
             "history": list(self.history),
         }
-        self.rollback.remember(epoch, model_state, optimizer_state)
-        is_best = self.best is not None and self.best.update(row)
-        should_end = self.early is not None and self.early.update(row)
-        if not self.writes:
-            return self._after_epoch(epoch, should_end, row)
-        if should_end:
-            self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
         info = summary_file("running", self.summary(), cfg)
         run_dir, metrics, log = self.run_dir, self.metrics, self.log
 
@@ -749,12 +749,11 @@ class _Training:
         self.writer.submit(write_epoch)
         self.emit(ended)
         self.emit(EvaluationReady(epoch, test.confusion, data.y_test, test.y_pred, test.confidence, self.sample))
-        return self._after_epoch(epoch, should_end, row)
+        return self._after_epoch(epoch, should_end)
 
-    def _after_epoch(self, epoch: int, should_end: bool, row: dict[str, Any]) -> bool:
+    def _after_epoch(self, epoch: int, should_end: bool) -> bool:
         """Early stopping, the schedule's step and live requests: on every rank alike."""
         if should_end:
-            self.stop_reason = f"stopped early after epoch {epoch}: {self.early.reason}"
             self.emit(RunNoted(epoch, self.stop_reason))
             return True
         self.schedule.end_epoch()

@@ -39,7 +39,7 @@ from dltui.tui.sampler import Sampler
 from dltui.tui.screens import ConfirmQuitScreen, DivergedScreen, KeysScreen, LearningRateScreen
 from dltui.tui.setup import SetupForm
 from dltui.tui.state import Curves, RunStats, shown_path
-from dltui.tui.sweeps_view import LeaderboardTable, SweepBoard
+from dltui.tui.sweeps_view import LeaderboardTable, SweepBoard, last_line
 from dltui.words import plural
 
 # charts and sampler redraw at most this often, however fast epochs come: drawing them is
@@ -383,7 +383,7 @@ class DltuiApp(App[int]):
             return
         info = read_run(self.attached)
         if proc is not None and proc.returncode > 0:  # it exited saying why, in its log
-            why = _last_line(self.attached / "run.log") or f"exit {proc.returncode}"
+            why = last_line(self.attached / "run.log") or f"exit {proc.returncode}"
             line: dict[str, Any] = {"event": "failed", "message": why.removeprefix("dltui: error: ")}
         elif info is not None and info.status in ("finished", "stopped", "failed"):
             said = {"epochs_done": info.epochs_done, "best_test_acc": info.best_test_acc, "wall_s": info.wall_s}
@@ -890,14 +890,6 @@ class DltuiApp(App[int]):
             log.clear()
             for line in self.log_lines:
                 log.write(line)
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1][:200] if lines else ""
 
 
 def make_app(options: dict[str, object] | None = None, start: bool = False, **kwargs: Any) -> DltuiApp:

@@ -680,7 +680,7 @@ class SweepBoard(Vertical):
         head, best = self.query_one("#sweep-head", Static), self.query_one("#sweep-best", Static)
         where = "··" if self.masked else shown_path(str(board.path))
         if not board.spec:
-            line = _last_line(board.path / LOG)
+            line = last_line(board.path / LOG)
             if line.startswith("dltui: error:"):
                 head.update(Text(f"the sweep in {where} did not start: {line.removeprefix('dltui: error: ')}",
                                  style="red"))  # fmt: skip
@@ -720,7 +720,8 @@ def _command(board: Board, row: dict[str, str]) -> str:
         return ""
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-blank line of a log, for a one-line reason (the app and the board)."""
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
