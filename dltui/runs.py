@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dltui.config import model_label
 from dltui.engine.rundir import EVALUATION, EVENTS, LOCK, TESTSET, lock_alive, read_lock
 
 STATUSES = ("running", "finished", "stopped", "failed", "crashed")
@@ -27,6 +28,14 @@ COLOURS = {"running": "cyan", "finished": "green", "stopped": "yellow", "failed"
 
 def default_runs_dir() -> Path:
     return Path(os.path.expanduser(os.environ.get("DLTUI_RUNS_DIR") or "runs"))
+
+
+def _short_dataset(config: dict[str, Any]) -> str:
+    """A registry name, or your data's file or folder name without its suffixes."""
+    dataset = str(config.get("dataset", "?"))
+    if not config.get("data_schema"):
+        return dataset
+    return Path(dataset.rstrip("/")).name.split(".")[0] or dataset
 
 
 def best_by_validation(rows: list[dict[str, Any]], config: dict[str, Any]) -> float | None:
@@ -166,8 +175,8 @@ def read_run(path: Path) -> RunInfo | None:
     return RunInfo(
         path=path,
         status=status,
-        dataset=str(config.get("dataset", "?")),
-        model=str(config.get("model", "?")),
+        dataset=_short_dataset(config),
+        model=model_label(str(config.get("model", "?"))),
         epochs_done=len(rows),
         epochs=int(config.get("epochs") or summary.get("epochs") or len(rows)),
         best_test_acc=best_by_validation(rows, config),

@@ -262,7 +262,7 @@ def test_the_runs_table_reports_test_at_the_best_validation_epoch(tmp_path):
     assert read_run(tmp_path / "plain").best_test_acc is None  # nothing chose an epoch
 
 
-def test_a_resume_says_when_a_live_rate_change_is_not_kept(tmp_path):
+def test_a_resume_keeps_a_live_rate_change(tmp_path):
     from dltui.engine.checkpoint import save_checkpoint
 
     run(tmp_path, "r", epochs=2, lr=0.01, optimizer="sgd")
@@ -274,4 +274,9 @@ def test_a_resume_says_when_a_live_rate_change_is_not_kept(tmp_path):
     events: list = []
     train(cfg, events.append, run_dir=tmp_path / "r", checkpoint=load_checkpoint(tmp_path / "r"), threads=1)
     started = next(e for e in events if type(e).__name__ == "RunStarted")
-    assert any("stopped at lr 0.002; it continues at 0.01" in n for n in started.notes)
+    assert any("continuing at lr 0.002, the rate the run had" in n for n in started.notes)
+    assert [e.lr for e in events if isinstance(e, EpochEnded)] == [pytest.approx(0.002)]
+    events.clear()  # an explicit --lr on resume wins
+    cfg = make_config(device="cpu", out=str(tmp_path / "r"), epochs=4, lr=0.005, optimizer="sgd")
+    train(cfg, events.append, run_dir=tmp_path / "r", checkpoint=load_checkpoint(tmp_path / "r"), threads=1)
+    assert [e.lr for e in events if isinstance(e, EpochEnded)] == [pytest.approx(0.005)]

@@ -394,13 +394,17 @@ class _Training:
         self.bs = bs
         self.steps = math.ceil(n / bs)
         self.schedule = callbacks.LrSchedule(cfg, self.optimizer, self.steps, self.start_epoch)
-        steady = cfg.schedule == "constant" and not cfg.warmup  # else the rate moves by design
-        if self.checkpoint is not None and steady and not math.isclose(saved_lr, self.schedule.lr, rel_tol=1e-6):
-            # a live change (or a rollback's halving) lives in the run, not in its settings
-            notes.append(
-                f"the run stopped at lr {saved_lr:.4g}; it continues at {self.schedule.lr:.4g}, what its settings "
-                f"give (--lr {saved_lr:.4g} keeps the rate it had)"
-            )
+        # a live change (or a rollback's halving) lives in the optimizer, not in the settings: a
+        # steady-rate run goes on at it unless this resume asked for another --lr
+        steady = cfg.schedule == "constant" and not cfg.warmup
+        if (
+            self.checkpoint is not None
+            and steady
+            and not math.isclose(saved_lr, self.schedule.lr, rel_tol=1e-6)
+            and math.isclose(cfg.lr, float(self.checkpoint["config"].get("lr") or 0), rel_tol=1e-9)
+        ):
+            self.schedule.scale(saved_lr / self.schedule.lr)
+            notes.append(f"continuing at lr {saved_lr:.4g}, the rate the run had when it stopped (--lr sets another)")
         if self.x_val is not None:
             monitor = callbacks.Monitor(cfg.monitor, cfg.min_delta)
             self.best = callbacks.BestEpoch(monitor, self.history)

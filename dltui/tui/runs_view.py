@@ -106,7 +106,7 @@ class RunsTable(DataTable):
             Text("●", style="bold magenta") if str(r.path) in self.marked else "",
             Text(GLYPH.get(status, "?"), style=f"bold {colour}"),
             name[:24],
-            f"{r.epochs_done}/{r.epochs}",
+            epochs_text(r.epochs_done, r.epochs),
             acc(r.best_test_acc),
             acc(r.last_test_acc),
             "··" if self.masked else duration(r.wall_s),
@@ -226,3 +226,13 @@ class RunsTable(DataTable):
 
     def on_data_table_row_highlighted(self) -> None:
         self.refresh_bindings()  # a sweep's row and a run's take different keys
+
+
+def epochs_text(done: int, total: int, width: int = 8) -> str:
+    """'12/30', and for long runs thousands as k ('1938/20k', '19k/20k'), never cut into a
+    wrong number."""
+    k = lambda n: f"{n // 1000}k" if n >= 1000 else str(n)  # noqa: E731
+    for text in (f"{done}/{total}", f"{done}/{k(total)}", f"{k(done)}/{k(total)}"):
+        if len(text) <= width:
+            return text
+    return text[: width - 1] + "…"

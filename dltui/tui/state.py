@@ -85,6 +85,7 @@ class RunStats:
     epochs: int = 0
     best_acc: float | None = None
     best_epoch: int = 0
+    best_val: float | None = None
     last_acc: float | None = None
     train_loss: float | None = None
     test_loss: float | None = None
@@ -95,7 +96,8 @@ class RunStats:
 
     def started(self, ev) -> None:
         cfg = ev.config
-        self.__init__(f"{cfg.dataset} · {cfg.model}", "running", ev.start_epoch, cfg.epochs or 0, lr=cfg.lr)  # type: ignore[misc]
+        name = f"{getattr(cfg, 'dataset_label', cfg.dataset)} · {getattr(cfg, 'model_label', cfg.model)}"
+        self.__init__(name, "running", ev.start_epoch, cfg.epochs or 0, lr=cfg.lr)  # type: ignore[misc]
 
     def progress(self, ev) -> None:
         self.eta_s, self.samples_per_s, self.epochs = ev.eta_s, ev.samples_per_s, ev.epochs or self.epochs
@@ -104,6 +106,10 @@ class RunStats:
         self.epoch, self.epochs = ev.epoch, ev.epochs or self.epochs
         self.train_loss, self.test_loss, self.lr, self.epoch_s = ev.train_loss, ev.test_loss, ev.lr, ev.seconds
         self.samples_per_s = ev.samples_per_s
+        # epochs shorter than a progress event have none: the ETA from the epoch's own time
+        self.eta_s = ev.seconds * max(0, self.epochs - ev.epoch)
         self.last_acc = ev.test_acc
-        if ev.test_acc is not None and (self.best_acc is None or ev.test_acc > self.best_acc):
-            self.best_acc, self.best_epoch = ev.test_acc, ev.epoch
+        # "best" is the test accuracy at the best validation epoch, as best.pt: never chosen by test
+        val = getattr(ev, "val_acc", None)
+        if val is not None and (self.best_val is None or val > self.best_val):
+            self.best_val, self.best_acc, self.best_epoch = val, ev.test_acc, ev.epoch
