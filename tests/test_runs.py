@@ -142,7 +142,9 @@ def test_statuses_running_stopped_crashed(tmp_path, finished):
     procs = {p: _slow_run(p) for p in (live, stopped, killed)}
     try:
         for path, proc in procs.items():
-            _wait(lambda path=path: (path / "metrics.csv").exists() and read_run(path).epochs_done >= 1, proc)
+            # model.pt too: it may trail metrics.csv by one epoch, and the killed run resumes from it
+            ok = lambda path=path: (path / "model.pt").exists() and read_run(path).epochs_done >= 1  # noqa: E731
+            _wait(ok, proc)
         assert {read_run(p).status for p in procs} == {"running"}
         procs[stopped].send_signal(signal.SIGTERM)
         procs[killed].kill()  # no final event, no summary update: a crash
